@@ -1,0 +1,36 @@
+"""musicgen: Magenta-style music generation on TensorFlow 2 / Keras 3."""
+from setuptools import find_packages, setup
+
+setup(
+    name="musicgen",
+    version="0.1.0",
+    description="MIDI datasets -> NoteSequences -> TFRecords -> converters -> Keras models -> MIDI",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["musicgen", "musicgen.*", "pipelines", "pipelines.*"]),
+    py_modules=["configs"],
+    package_data={"musicgen": ["pretrained/*.keras", "pretrained/*.json", "pretrained/*.md",
+                               "pretrained/*.h5"]},
+    include_package_data=True,
+    install_requires=[
+        # tensorflow-cpu by default; the `gpu` extra brings the full `tensorflow` wheel.
+        "tensorflow-cpu>=2.21,<2.22; platform_machine=='x86_64'",
+        "keras>=3.15,<4",
+        "tensorflow-probability>=0.25,<0.26",
+        "tensorflow-datasets>=4.9.10,<4.10",
+        "note-seq==0.0.5",
+        "symusic>=0.6,<0.7",
+        "absl-py>=2.1,<3",
+        "numpy>=2.0,<2.5",
+        "protobuf>=5.28,<7",
+        "tqdm>=4.66,<5",
+        # tf-keras is required by TFP at import time, but it must be installed with --no-deps
+        # (its metadata pulls the full `tensorflow` wheel over tensorflow-cpu): see Makefile.
+    ],
+    extras_require={
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+        "beam": ["apache-beam[tfrecord]>=2.77,<2.78"],
+        "test": ["pytest>=8"],
+    },
+)
