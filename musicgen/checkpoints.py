@@ -1,0 +1,299 @@
+"""Shared model building and checkpoint I/O for train, evaluate and generate.
+
+One place turns a config name (+ hparams overrides) into a built Keras model, and one place reads and
+writes checkpoints, so `python -m musicgen.train`, `musicgen.evaluate`, `musicgen.generate` and
+`TrainedModel` all agree on the format.
+
+Checkpoint layout of a run directory (written by `save_checkpoint`)::
+
+    <run_dir>/checkpoint.json                 pointer: {"latest": "ckpt-00001000", "all": [...], ...}
+    <run_dir>/checkpoints/ckpt-00001000.weights.h5     model weights (keras save_weights)
+    <run_dir>/checkpoints/ckpt-00001000.optimizer.npz  optimizer variables (save_own_variables)
+    <run_dir>/checkpoints/ckpt-00001000.json           {"step", "config", "hparams", "hparams_values", ...}
+
+Every file is written to a temporary name and renamed, and the pointer is updated last, so a run killed
+while saving still resumes from the previous complete checkpoint.
+
+Exported / bundled weights (`export_weights`) are one `<name>.weights.h5` (float16 by default; Keras
+casts back to the model's float32 variables on load) plus `<name>.json` with the config name and
+hparams string, so `load_for_inference(path)` rebuilds the model without any flag.
+
+API (all paths may be str or os.PathLike):
+
+    get_config(name_or_config, hparams_str="") -> (config_name, config)
+    build_model_for(name_or_config, hparams_str="") -> (config, model)    # variables created
+    dummy_batch(config, batch_size=1) -> batch dict of zeros (the brief's batch format)
+    save_checkpoint(run_dir, model, optimizer, step, config_name, hparams_str="", keep=5, metrics=None)
+    latest_checkpoint(run_dir) -> checkpoint prefix path or None
+    read_metadata(checkpoint_path) -> dict
+    restore_checkpoint(checkpoint_path, model, optimizer=None) -> step
+    load_for_inference(path, config_name=None, hparams_str=None) -> (config, model)
+    export_weights(model, path, config_name, hparams_str="", dtype="float16", extra=None) -> path
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Optional
+
+import numpy as np
+
+CHECKPOINT_SUBDIR = "checkpoints"
+POINTER_FILE = "checkpoint.json"
+WEIGHTS_SUFFIX = ".weights.h5"
+OPTIMIZER_SUFFIX = ".optimizer.npz"
+META_SUFFIX = ".json"
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+
+
+# ---- configs and models ----------------------------------------------------------------------
+def _configs_module():
+    import configs  # top-level module (py_modules=["configs"]); imported lazily: only CLIs read it
+    return configs
+
+
+def config_names() -> list:
+    """Sorted names of all configs in configs.CONFIG_MAP."""
+    return sorted(_configs_module().CONFIG_MAP)
+
+
+def get_config(name_or_config, hparams_str: str = ""):
+    """Resolve a config name (or Config) and apply `hparams_str` ("a=1,b=2").
+
+    Returns (config_name, config). Raises ValueError listing the valid config names for an unknown
+    name; configs.update_config raises ValueError listing valid hparams for an unknown hparam.
+    """
+    configs = _configs_module()
+    if isinstance(name_or_config, str):
+        if name_or_config not in configs.CONFIG_MAP:
+            raise ValueError(f"unknown config {name_or_config!r}; valid configs: "
+                             f"{', '.join(sorted(configs.CONFIG_MAP))}")
+        name, config = name_or_config, configs.CONFIG_MAP[name_or_config]
+    else:
+        config = name_or_config
+        name = next((k for k, v in configs.CONFIG_MAP.items() if v is config), None)
+    if hparams_str:
+        config = configs.update_config(config, hparams_str)
+    return name, config
+
+
+def _hparam(config, name, default=None):
+    return getattr(config.hparams, name, default)
+
+
+def dummy_batch(config, batch_size: int = 1, seq_len: Optional[int] = None) -> dict:
+    """A batch dict of zeros in the shared batch format, used to create the model's variables."""
+    conv = config.data_converter
+    t = seq_len or _hparam(config, "max_seq_len")
+    return {
+        "inputs": np.zeros((batch_size, t, conv.input_depth), np.float32),
+        "outputs": np.zeros((batch_size, t, conv.output_depth), np.float32),
+        "controls": np.zeros((batch_size, t, conv.control_depth), np.float32),
+        "lengths": np.full((batch_size,) + tuple(conv.length_shape), 1, np.int32),
+    }
+
+
+def build_variables(model, config) -> None:
+    """Create all model variables by running one forward pass on a dummy batch."""
+    if hasattr(model, "build_from_batch"):
+        model.build_from_batch(dummy_batch(config))
+    else:
+        model(dummy_batch(config), training=False)
+
+
+def build_model_for(name_or_config, hparams_str: str = "", build: bool = True):
+    """Build the Keras model of a config (with hparams overrides). Returns (config, model).
+
+    With build=True (default) the variables exist on return, so weights can be loaded right away.
+    """
+    _, config = get_config(name_or_config, hparams_str)
+    configs = _configs_module()
+    if hasattr(configs, "build_model"):
+        model = configs.build_model(config)
+    else:
+        model = config.model(config.hparams, config.data_converter.output_depth)
+    if build:
+        build_variables(model, config)
+    return config, model
+
+
+# ---- small file helpers ----------------------------------------------------------------------
+def _write_json_atomic(path: str, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _hparams_values(config) -> dict:
+    hp = config.hparams
+    if hasattr(hp, "__dataclass_fields__"):
+        import dataclasses
+        return {k: v for k, v in dataclasses.asdict(hp).items()}
+    return dict(getattr(hp, "__dict__", {}))
+
+
+def _strip_suffix(path: str) -> str:
+    for suffix in (WEIGHTS_SUFFIX, OPTIMIZER_SUFFIX, META_SUFFIX):
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+# ---- training checkpoints --------------------------------------------------------------------
+def save_checkpoint(run_dir, model, optimizer, step: int, config_name: str, hparams_str: str = "",
+                    keep: int = 5, metrics: Optional[dict] = None) -> str:
+    """Save model weights, optimizer state and step under run_dir; keep the newest `keep`.
+
+    Returns the checkpoint prefix (".../checkpoints/ckpt-00001000").
+    """
+    run_dir = os.fspath(run_dir)
+    ckpt_dir = os.path.join(run_dir, CHECKPOINT_SUBDIR)
+    os.makedirs(ckpt_dir, exist_ok=True)
+    name = f"ckpt-{int(step):08d}"
+    prefix = os.path.join(ckpt_dir, name)
+
+    tmp_weights = prefix + "-tmp" + WEIGHTS_SUFFIX
+    model.save_weights(tmp_weights)
+    os.replace(tmp_weights, prefix + WEIGHTS_SUFFIX)
+    if optimizer is not None:
+        store = {}
+        optimizer.save_own_variables(store)
+        tmp_opt = prefix + "-tmp" + OPTIMIZER_SUFFIX
+        with open(tmp_opt, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in store.items()})
+        os.replace(tmp_opt, prefix + OPTIMIZER_SUFFIX)
+    meta = {"step": int(step), "config": config_name, "hparams": hparams_str or "",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "metrics": metrics or {}}
+    _write_json_atomic(prefix + META_SUFFIX, meta)
+
+    pointer_path = os.path.join(run_dir, POINTER_FILE)
+    pointer = _read_pointer(run_dir) or {}
+    names = [n for n in pointer.get("all", []) if n != name] + [name]
+    stale, names = names[:-keep] if keep and keep > 0 else [], names[-keep:] if keep and keep > 0 else names
+    _write_json_atomic(pointer_path, {"latest": name, "all": names, "step": int(step),
+                                      "config": config_name, "hparams": hparams_str or ""})
+    for old in stale:
+        for suffix in (WEIGHTS_SUFFIX, OPTIMIZER_SUFFIX, META_SUFFIX):
+            try:
+                os.remove(os.path.join(ckpt_dir, old + suffix))
+            except FileNotFoundError:
+                pass
+    return prefix
+
+
+def _read_pointer(run_dir) -> Optional[dict]:
+    path = os.path.join(os.fspath(run_dir), POINTER_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def latest_checkpoint(run_dir) -> Optional[str]:
+    """Prefix of the newest complete checkpoint in run_dir (or its checkpoints/ dir), else None."""
+    run_dir = os.fspath(run_dir)
+    if os.path.basename(os.path.normpath(run_dir)) == CHECKPOINT_SUBDIR and \
+            not os.path.exists(os.path.join(run_dir, POINTER_FILE)):
+        run_dir = os.path.dirname(os.path.normpath(run_dir))
+    pointer = _read_pointer(run_dir)
+    if not pointer:
+        return None
+    prefix = os.path.join(run_dir, CHECKPOINT_SUBDIR, pointer["latest"])
+    return prefix if os.path.exists(prefix + WEIGHTS_SUFFIX) else None
+
+
+def read_metadata(path) -> dict:
+    """The json stored beside a checkpoint prefix / weights file ({} when there is none)."""
+    meta_path = _strip_suffix(os.fspath(path)) + META_SUFFIX
+    if not os.path.exists(meta_path):
+        return {}
+    with open(meta_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def restore_checkpoint(path, model, optimizer=None) -> int:
+    """Load weights (and optimizer state when given and saved) from a checkpoint; return its step."""
+    prefix = _strip_suffix(os.fspath(path))
+    model.load_weights(prefix + WEIGHTS_SUFFIX)
+    opt_path = prefix + OPTIMIZER_SUFFIX
+    if optimizer is not None and os.path.exists(opt_path):
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        with np.load(opt_path) as data:
+            optimizer.load_own_variables({k: data[k] for k in data.files})
+    return int(read_metadata(prefix).get("step", 0))
+
+
+def resolve_checkpoint_path(path) -> str:
+    """Turn a run dir, checkpoints dir, checkpoint prefix or .weights.h5 file into a prefix."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        prefix = latest_checkpoint(path)
+        if prefix is None:
+            raise FileNotFoundError(f"no checkpoint found in {path!r} (expected {POINTER_FILE})")
+        return prefix
+    prefix = _strip_suffix(path)
+    if not os.path.exists(prefix + WEIGHTS_SUFFIX):
+        raise FileNotFoundError(f"no weights file {prefix + WEIGHTS_SUFFIX!r}")
+    return prefix
+
+
+def load_for_inference(path, config_name: Optional[str] = None, hparams_str: Optional[str] = None):
+    """Rebuild the model of a checkpoint / exported weights and load them. Returns (config, model).
+
+    `path`: run dir, checkpoint prefix or `.weights.h5` file. The config name and hparams come from the
+    json stored beside the weights unless given explicitly.
+    """
+    prefix = resolve_checkpoint_path(path)
+    meta = read_metadata(prefix)
+    config_name = config_name or meta.get("config")
+    if not config_name:
+        raise ValueError(f"{prefix}: no config name stored beside the weights; pass config_name")
+    if hparams_str is None:
+        hparams_str = meta.get("hparams", "")
+    config, model = build_model_for(config_name, hparams_str)
+    model.load_weights(prefix + WEIGHTS_SUFFIX)
+    return config, model
+
+
+def export_weights(model, path, config_name: str, hparams_str: str = "", dtype: str = "float16",
+                   extra: Optional[dict] = None) -> str:
+    """Write model weights as `<path>.weights.h5` cast to `dtype`, plus `<path>.json` metadata.
+
+    Returns the weights path. Loading casts back to the model's variable dtype (float32).
+    """
+    import h5py
+
+    prefix = _strip_suffix(os.fspath(path))
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    tmp = prefix + "-tmp" + WEIGHTS_SUFFIX
+    model.save_weights(tmp)
+    target = np.dtype(dtype)
+    with h5py.File(tmp, "r+") as f:
+        datasets = []
+        f.visititems(lambda n, o: datasets.append(n) if isinstance(o, h5py.Dataset) else None)
+        for name in datasets:
+            data = f[name][...]
+            if np.issubdtype(data.dtype, np.floating) and data.dtype != target:
+                del f[name]
+                f.create_dataset(name, data=data.astype(target))
+    # h5py leaves freed space in the file: copy into a fresh file to keep it small.
+    with h5py.File(tmp, "r") as src, h5py.File(tmp + ".pack", "w") as dst:
+        for key in src:
+            src.copy(src[key], dst, name=key)
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+    os.remove(tmp)
+    os.replace(tmp + ".pack", prefix + WEIGHTS_SUFFIX)
+    meta = {"config": config_name, "hparams": hparams_str or "", "dtype": str(target)}
+    meta.update(extra or {})
+    _write_json_atomic(prefix + META_SUFFIX, meta)
+    return prefix + WEIGHTS_SUFFIX
+
+
+def pretrained_path(config_name: str) -> str:
+    """Path prefix of a bundled model: musicgen/pretrained/<config_name>."""
+    return os.path.join(PRETRAINED_DIR, config_name)
