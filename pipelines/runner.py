@@ -1,0 +1,290 @@
+"""Shared batch-job machinery of convert_midi and make_examples: local and Beam runners, manifest.
+
+A job is a per-item function ``process(item) -> Result`` (ONE implementation used by both runners)
+plus how to name an item and which split it belongs to.
+
+* Local runner: ``process`` over a process pool (fork) with a bounded in-flight window, results
+  consumed in input order, so records reach the :class:`~musicgen.datasets.tfrecord.ShardedWriter`
+  in a fixed order and re-runs give byte-identical shards. A worker that dies (e.g. a crash in a
+  C extension on a hostile file) never stops the job: the in-flight items are retried one by one in
+  fresh processes and the one that kills its process is recorded as skipped.
+* Beam runner: a real apache_beam pipeline (DirectRunner by default, or any runner through
+  ``pipeline_args``) writing ``beam.io.WriteToTFRecord`` shards per split; per-item summaries go to
+  a side output that the driver folds into the same :class:`Summary` as the local runner.
+
+Both write ``manifest.json`` through :func:`write_manifest`.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import datetime
+import glob
+import importlib.metadata
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+import uuid
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from musicgen.datasets import tfrecord
+
+VERSIONED_PACKAGES = ("musicgen", "note-seq", "symusic", "protobuf", "numpy", "tensorflow-cpu",
+                      "tensorflow", "keras", "apache-beam", "tensorflow-datasets", "absl-py")
+
+
+@dataclasses.dataclass
+class Result:
+    """What processing one item gave: serialized records for ``split``, or a skip (path, reason)."""
+
+    split: str
+    records: list = dataclasses.field(default_factory=list)
+    skip: Optional[tuple] = None
+    stats: dict = dataclasses.field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """JSON-able summary without the records (what the Beam runner sends to the manifest)."""
+        return {"split": self.split, "n": len(self.records),
+                "skip": list(self.skip) if self.skip else None, "stats": self.stats}
+
+
+@dataclasses.dataclass
+class Job:
+    """A batch job: ``process`` maps one item to a Result (must be picklable: top-level/partial)."""
+
+    name: str
+    process: Callable[[Any], Result]
+    item_split: Callable[[Any], str]
+    item_name: Callable[[Any], str]
+
+
+class Summary:
+    """Counts per split, items per split, skips and summed stats ("max_*" stats keep the maximum)."""
+
+    def __init__(self):
+        self.counts = collections.Counter()
+        self.items = collections.Counter()
+        self.skipped = []
+        self.stats = {}
+
+    def add(self, summary: dict) -> None:
+        self.counts[summary["split"]] += summary["n"]
+        self.items[summary["split"]] += 1
+        if summary["skip"]:
+            self.add_skip(*summary["skip"])
+        for key, value in summary["stats"].items():
+            if key.startswith("max_"):
+                self.stats[key] = max(self.stats.get(key, value), value)
+            else:
+                self.stats[key] = self.stats.get(key, 0) + value
+
+    def add_skip(self, path: str, reason: str) -> None:
+        self.skipped.append({"path": path, "reason": reason})
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def crash_result(job: Job, item, exitcode: Any = None) -> Result:
+    reason = f"worker process died while processing it (exit code {exitcode}); input crashes the parser"
+    return Result(job.item_split(item), skip=(job.item_name(item), reason))
+
+
+# ---- local runner -------------------------------------------------------------------------------
+
+def _new_pool(num_workers: int):
+    return concurrent.futures.ProcessPoolExecutor(
+        num_workers, mp_context=multiprocessing.get_context("fork"))
+
+
+def _isolated(job: Job, item) -> Result:
+    """Run one item alone in a fresh process; a crash becomes a skip."""
+    with _new_pool(1) as pool:
+        try:
+            return pool.submit(job.process, item).result()
+        except BrokenProcessPool:
+            return crash_result(job, item, "killed")
+
+
+def ordered_results(job: Job, items: Iterable, num_workers: int, window: int = 0) -> Iterator[Result]:
+    """``job.process`` over ``items`` in input order, at most ``window`` items in flight."""
+    if num_workers <= 1:
+        for item in items:
+            yield job.process(item)
+        return
+    window = window or 4 * num_workers
+    pool = _new_pool(num_workers)
+    pending = collections.deque()
+    try:
+        iterator = iter(items)
+        while True:
+            while len(pending) < window:
+                item = next(iterator, StopIteration)
+                if item is StopIteration:
+                    break
+                pending.append((item, pool.submit(job.process, item)))
+            if not pending:
+                return
+            item, future = pending.popleft()
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                yield _isolated(job, item)
+                for other, _ in pending:
+                    yield _isolated(job, other)
+                pending.clear()
+                pool = _new_pool(num_workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_local(job: Job, items: Iterable, output_dir: str, num_shards: dict, num_workers: int,
+              total: Optional[int] = None) -> Summary:
+    """Process ``items`` with a process pool and write shards for every split in ``num_shards``."""
+    from tqdm import tqdm
+    writers = {s: tfrecord.ShardedWriter(output_dir, s, n) for s, n in sorted(num_shards.items())}
+    summary = Summary()
+    try:
+        with tqdm(total=total, desc=job.name, unit="file", file=sys.stderr, mininterval=1.0,
+                  dynamic_ncols=True) as bar:
+            for result in ordered_results(job, items, num_workers):
+                if result.records and result.split not in writers:
+                    raise ValueError(f"{job.name}: records for split {result.split!r} without a writer")
+                for record in result.records:
+                    writers[result.split].write(record)
+                summary.add(result.summary())
+                bar.update(1)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    written = [p for w in writers.values() for p in w.close()]
+    tfrecord.remove_stale_shards(output_dir, written)
+    return summary
+
+
+# ---- Beam runner --------------------------------------------------------------------------------
+
+def _records_of(result: Result, split: str):
+    return result.records if result.split == split else []
+
+
+def run_beam(job: Job, make_input: Callable, output_dir: str, num_shards: dict,
+             pipeline_args: Optional[list] = None) -> Summary:
+    """Run ``job`` as an apache_beam pipeline; ``make_input(pipeline)`` returns the item PCollection.
+
+    ``pipeline_args`` go to ``PipelineOptions`` unchanged (e.g. ``--runner=DataflowRunner
+    --project=... --region=... --temp_location=gs://...``); default DirectRunner.
+    """
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    os.makedirs(output_dir, exist_ok=True)
+    summary_prefix = os.path.join(output_dir, f"{tfrecord.TMP_PREFIX}beam-summary-{uuid.uuid4().hex[:8]}")
+    options = PipelineOptions(pipeline_args or [])
+    with beam.Pipeline(options=options) as pipeline:
+        results = make_input(pipeline) | "Process" >> beam.Map(job.process)
+        for split, n in sorted(num_shards.items()):
+            (results
+             | f"Records[{split}]" >> beam.FlatMap(_records_of, split)
+             | f"Write[{split}]" >> beam.io.WriteToTFRecord(
+                 os.path.join(output_dir, split), num_shards=n,
+                 shard_name_template="-SSSSS-of-NNNNN", file_name_suffix=".tfrecord"))
+        (results
+         | "Summaries" >> beam.Map(lambda r: json.dumps(r.summary()))
+         | "WriteSummaries" >> beam.io.WriteToText(summary_prefix, file_name_suffix=".jsonl"))
+    summary = Summary()
+    for path in sorted(glob.glob(summary_prefix + "*")):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                summary.add(json.loads(line))
+        os.remove(path)
+    written = [os.path.join(output_dir, tfrecord.shard_name(s, i, n))
+               for s, n in num_shards.items() for i in range(n)]
+    tfrecord.remove_stale_shards(output_dir, written)
+    return summary
+
+
+def create_input(items: list) -> Callable:
+    """A ``make_input`` for :func:`run_beam` that starts from an in-memory list of small items."""
+    import apache_beam as beam
+    return lambda pipeline: pipeline | "Create" >> beam.Create(items)
+
+
+# ---- manifest -----------------------------------------------------------------------------------
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def write_manifest(output_dir: str, job: str, summary: Summary, arguments: dict, runner: str,
+                   seconds: float, extra: Optional[dict] = None) -> dict:
+    """Write ``manifest.json`` atomically and return it."""
+    manifest = {
+        "job": job,
+        "runner": runner,
+        "counts": dict(sorted(summary.counts.items())),
+        "inputs_per_split": dict(sorted(summary.items.items())),
+        "total": summary.total,
+        "num_skipped": len(summary.skipped),
+        "skipped": sorted(summary.skipped, key=lambda s: s["path"]),
+        "stats": summary.stats,
+        "shards": sorted(os.path.basename(p) for p in glob.glob(os.path.join(output_dir, "*.tfrecord"))),
+        "arguments": arguments,
+        "versions": library_versions(),
+        "timing": {"finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                   "seconds": round(seconds, 3),
+                   "items_per_second": round(sum(summary.items.values()) / seconds, 2) if seconds else None,
+                   "cpu_count": os.cpu_count()},
+    }
+    manifest.update(extra or {})
+    write_json(os.path.join(output_dir, "manifest.json"), manifest)
+    return manifest
+
+
+def report_line(manifest: dict) -> str:
+    """One-line human summary of a manifest (printed by the CLIs)."""
+    counts = ", ".join(f"{k}={v}" for k, v in manifest["counts"].items()) or "nothing"
+    return (f"{manifest['job']}: wrote {counts}; skipped {manifest['num_skipped']} "
+            f"in {manifest['timing']['seconds']:.1f} s (see manifest.json)")
+
+
+def write_json(path: str, obj) -> None:
+    """Write JSON atomically (temp file + fsync + rename)."""
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def run(job: Job, items: Iterable, output_dir: str, num_shards: dict, runner: str = "local",
+        num_workers: Optional[int] = None, total: Optional[int] = None, make_beam_input=None,
+        pipeline_args: Optional[list] = None) -> tuple:
+    """Dispatch to the local or Beam runner; returns (summary, seconds)."""
+    start = time.perf_counter()
+    if runner == "local":
+        summary = run_local(job, items, output_dir, num_shards, num_workers or os.cpu_count() or 1,
+                            total=total)
+    elif runner == "beam":
+        if make_beam_input is None:
+            make_beam_input = create_input(list(items))
+        summary = run_beam(job, make_beam_input, output_dir, num_shards, pipeline_args)
+    else:
+        raise ValueError(f"--runner must be 'local' or 'beam', got {runner!r}")
+    return summary, time.perf_counter() - start
