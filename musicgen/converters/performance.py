@@ -38,13 +38,12 @@ from note_seq import performance_encoder_decoder, performance_lib, sequences_lib
 from note_seq.protobuf import music_pb2
 
 from musicgen.converters import token_utils
-from musicgen.converters.base import BaseNoteSequenceConverter, ConverterTensors, np_onehot
 
 PIANO_MIN_PITCH = 21
 PIANO_MAX_PITCH = 108
 
 
-class PerformanceConverter(BaseNoteSequenceConverter):
+class PerformanceConverter(token_utils.TokenLMConverter):
     """NoteSequence <-> one-hot performance events (note-on/off, time shift, velocity).
 
     Args:
@@ -83,24 +82,19 @@ class PerformanceConverter(BaseNoteSequenceConverter):
             num_velocity_bins=num_velocity_bins, max_shift_steps=max_shift_steps,
             min_pitch=min_pitch, max_pitch=max_pitch)
         num_classes = self._encoding.num_classes
-        depth = num_classes + (1 if add_end_token else 0)
-        super().__init__(input_depth=depth, input_dtype=np.bool_, output_depth=depth,
-                         output_dtype=np.bool_,
+        super().__init__(depth=num_classes + (1 if add_end_token else 0),
                          end_token=num_classes if add_end_token else None,
+                         min_pitch=min_pitch, max_pitch=max_pitch, apply_sustain=apply_sustain,
+                         stretch_factors=stretch_factors, transpose_amounts=transpose_amounts,
                          max_tensors_per_notesequence=max_tensors_per_notesequence,
                          presplit_on_time_changes=False)
         self._steps_per_second = steps_per_second
         self._num_velocity_bins = num_velocity_bins
         self._max_shift_steps = max_shift_steps
-        self._min_pitch = min_pitch
-        self._max_pitch = max_pitch
         self._max_events = max_events
         self._window_hop = window_hop
         self._min_events = min_events
         self._truncate = truncate
-        self._apply_sustain = apply_sustain
-        self._stretch_factors = tuple(stretch_factors or ())
-        self._transpose_amounts = tuple(transpose_amounts or (0,))
         self._max_note_duration = max_note_duration
 
     num_classes = property(lambda self: self._encoding.num_classes)
@@ -108,16 +102,6 @@ class PerformanceConverter(BaseNoteSequenceConverter):
     steps_per_second = property(lambda self: self._steps_per_second)
 
     # ---- NoteSequence -> events -------------------------------------------------------------
-    def prepare(self, note_sequence: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
-        """Sustain, range filter and (train mode only) augmentation, as applied by to_tensors."""
-        ns = token_utils.prepare_sequence(note_sequence, self._min_pitch, self._max_pitch,
-                                          self._apply_sustain)
-        if self.is_training:
-            ns = token_utils.augment_sequence(ns, self._rng, self._stretch_factors,
-                                              self._transpose_amounts, self._min_pitch,
-                                              self._max_pitch)
-        return ns
-
     def performance(self, note_sequence: music_pb2.NoteSequence) -> performance_lib.Performance:
         """note_seq Performance of an already prepared (unquantized) NoteSequence."""
         quantized = sequences_lib.quantize_note_sequence_absolute(
@@ -133,21 +117,10 @@ class PerformanceConverter(BaseNoteSequenceConverter):
             ids.append(self._end_token)
         return ids
 
-    def to_tensors(self, note_sequence: music_pb2.NoteSequence) -> ConverterTensors:
-        return super().to_tensors(self.prepare(note_sequence))
-
-    def _to_tensors_fn(self, note_sequence: music_pb2.NoteSequence) -> ConverterTensors:
-        windows = token_utils.cut_windows(
-            self.encode_events(note_sequence), self._max_events, self._window_hop,
-            self._min_events, self._truncate)
-        result = ConverterTensors()
-        for ids in windows:
-            onehot = np_onehot(ids, self.output_depth, self.output_dtype)
-            result.inputs.append(onehot)
-            result.outputs.append(onehot)
-            result.controls.append(self.empty_controls(len(ids)))
-            result.lengths.append(len(ids))
-        return result
+    def id_windows(self, note_sequence: music_pb2.NoteSequence) -> list:
+        """Event-id windows of a prepared sequence (see the module docstring)."""
+        return token_utils.cut_windows(self.encode_events(note_sequence), self._max_events,
+                                       self._window_hop, self._min_events, self._truncate)
 
     # ---- events -> NoteSequence -------------------------------------------------------------
     def decode_ids(self, ids: Sequence[int]) -> music_pb2.NoteSequence:
@@ -160,8 +133,3 @@ class PerformanceConverter(BaseNoteSequenceConverter):
                 break
             perf.append(self._encoding.decode_event(int(i)))
         return perf.to_sequence(max_note_duration=self._max_note_duration)
-
-    def from_tensors(self, samples, controls=None) -> list:
-        """Decode (T, depth) one-hot/probability samples (or 1-D id arrays) to NoteSequences."""
-        del controls
-        return [self.decode_ids(token_utils.samples_to_ids(s, self._end_token)) for s in samples]

@@ -1,5 +1,7 @@
 """Helpers shared by the event/token language-model converters (performance, REMI).
 
+* `TokenLMConverter`: their common base: sequence preparation + train-mode augmentation,
+  one-hot windows with inputs == outputs, decoding of samples through `decode_ids`.
 * `prepare_sequence`: sustain pedal -> longer notes, drop drums and out-of-range pitches
   (as Magenta's score2perf datagen does before encoding).
 * `augment_sequence`: Music Transformer style time-stretch + transposition, with the
@@ -14,6 +16,9 @@ from typing import Optional, Sequence
 import numpy as np
 from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
+
+from musicgen.converters.base import BaseNoteSequenceConverter, ConverterTensors, np_onehot
+from musicgen.converters.event_list import argmax_labels, cut_at_end_token
 
 # Music Transformer (magenta/models/score2perf) augmentation grid.
 DEFAULT_STRETCH_FACTORS = (0.95, 0.975, 1.0, 1.025, 1.05)
@@ -80,16 +85,14 @@ def samples_to_ids(sample, end_token: Optional[int] = None) -> list:
     """
     arr = np.asarray(sample)
     if arr.ndim == 1:
-        ids = arr.astype(np.int64).tolist()
+        ids = arr
     elif arr.ndim == 2:
         nonzero = np.any(arr != 0, axis=-1)
         stop = int(np.argmin(nonzero)) if not nonzero.all() else len(arr)
-        ids = np.argmax(arr[:stop], axis=-1).tolist()
+        ids = argmax_labels(arr[:stop])
     else:
         raise ValueError(f"sample must be 1-D ids or a 2-D (T, depth) array, got shape {arr.shape}")
-    if end_token is not None and end_token in ids:
-        ids = ids[:ids.index(end_token)]
-    return ids
+    return cut_at_end_token(np.asarray(ids, dtype=np.int64), end_token).tolist()
 
 
 def cut_windows(ids: Sequence[int], max_len: Optional[int], hop: Optional[int] = None,
@@ -116,3 +119,57 @@ def cut_windows(ids: Sequence[int], max_len: Optional[int], hop: Optional[int] =
         if start + max_len >= len(ids):
             break
     return windows
+
+
+class TokenLMConverter(BaseNoteSequenceConverter):
+    """Base of the language-model token converters: one-hot tokens, inputs == outputs.
+
+    Subclasses implement `id_windows(prepared_ns) -> list of id lists` and
+    `decode_ids(ids) -> NoteSequence`. `to_tensors` first runs `prepare` (sustain, drop
+    drums and out-of-range pitches, train-mode stretch/transpose with the seeded rng).
+    """
+
+    def __init__(self, depth: int, end_token: Optional[int], min_pitch: int, max_pitch: int,
+                 apply_sustain: bool, stretch_factors: Sequence[float],
+                 transpose_amounts: Sequence[int], max_tensors_per_notesequence: Optional[int],
+                 presplit_on_time_changes: bool):
+        super().__init__(input_depth=depth, input_dtype=np.bool_, output_depth=depth,
+                         output_dtype=np.bool_, end_token=end_token,
+                         max_tensors_per_notesequence=max_tensors_per_notesequence,
+                         presplit_on_time_changes=presplit_on_time_changes)
+        self._min_pitch, self._max_pitch = min_pitch, max_pitch
+        self._apply_sustain = apply_sustain
+        self._stretch_factors = tuple(stretch_factors or ())
+        self._transpose_amounts = tuple(transpose_amounts or (0,))
+
+    def prepare(self, note_sequence: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
+        """Sustain, range filter and (train mode only) augmentation, as applied by to_tensors."""
+        ns = prepare_sequence(note_sequence, self._min_pitch, self._max_pitch, self._apply_sustain)
+        if self.is_training:
+            ns = augment_sequence(ns, self._rng, self._stretch_factors, self._transpose_amounts,
+                                  self._min_pitch, self._max_pitch)
+        return ns
+
+    def id_windows(self, note_sequence: music_pb2.NoteSequence) -> list:
+        raise NotImplementedError
+
+    def decode_ids(self, ids: Sequence[int]) -> music_pb2.NoteSequence:
+        raise NotImplementedError
+
+    def to_tensors(self, note_sequence: music_pb2.NoteSequence) -> ConverterTensors:
+        return super().to_tensors(self.prepare(note_sequence))
+
+    def _to_tensors_fn(self, note_sequence: music_pb2.NoteSequence) -> ConverterTensors:
+        result = ConverterTensors()
+        for ids in self.id_windows(note_sequence):
+            onehot = np_onehot(ids, self.output_depth, self.output_dtype)
+            result.inputs.append(onehot)
+            result.outputs.append(onehot)
+            result.controls.append(self.empty_controls(len(ids)))
+            result.lengths.append(len(ids))
+        return result
+
+    def from_tensors(self, samples, controls=None) -> list:
+        """Decode (T, depth) one-hot/probability samples (or 1-D id arrays) to NoteSequences."""
+        del controls
+        return [self.decode_ids(samples_to_ids(s, self._end_token)) for s in samples]
