@@ -1,0 +1,402 @@
+"""Train or evaluate a config: `python -m musicgen.train --config=groovae_4bar --run_dir=runs/x ...`.
+
+A readable custom loop (nanoGPT style) around the model's own `train_step` / `test_step`:
+
+* input: `musicgen.datasets.input.make_dataset` from --examples_path (prepared Example shards),
+  --dataset_dir (NoteSequence shards, converted on the fly and cached) or --tfds_name.
+* checkpoints (`musicgen.checkpoints`): every --save_checkpoint_steps and on exit (end, SIGTERM,
+  Ctrl-C), keeping --checkpoints_to_keep. Starting again with the same --run_dir resumes weights,
+  optimizer state and step; a different config / hparams in the same run_dir is refused.
+* a non-finite loss stops training at once with a clear message; nothing is saved after it, so the
+  last good checkpoint stays the latest.
+* TensorBoard scalars under <run_dir>/train (loss, reconstruction, kl_bits, beta, learning_rate,
+  accuracy, ...), a log line every --log_every steps, a tqdm progress bar.
+* --mode=eval: teacher-forced metrics (the model's test_step) and sampled reconstruction accuracy
+  (encode -> decode from the posterior mean) on --eval_split, written to <run_dir>/eval
+  (TensorBoard + eval_metrics.json).
+* several visible GPUs: MirroredStrategy (global batch = hparams.batch_size); GPU: mixed precision
+  (float16 compute) unless --nomixed_precision. Multi-worker: see README ("Training on several
+  machines").
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from typing import Optional
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("config", None, "Config name in configs.CONFIG_MAP.")
+flags.DEFINE_string("run_dir", None, "Directory for checkpoints, TensorBoard logs and metrics.")
+flags.DEFINE_string("examples_path", None, "Prepared tf.train.Example shards: a directory "
+                    "(<dir>/<split>-*) or a file pattern.")
+flags.DEFINE_string("dataset_dir", None, "NoteSequence shards <dir>/<split>-NNNNN-of-MMMMM.tfrecord, "
+                    "converted with the config's converter while training.")
+flags.DEFINE_string("tfds_name", None, "TFDS dataset with a `midi` feature, e.g. groove/4bar-midionly.")
+flags.DEFINE_string("tfds_data_dir", None, "Local TFDS data dir holding the prepared --tfds_name.")
+flags.DEFINE_integer("num_steps", 200000, "Train until this global step.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train, or evaluate the latest checkpoint.")
+flags.DEFINE_string("hparams", "", "Comma-separated hparam overrides, e.g. 'batch_size=64,z_size=128'.")
+flags.DEFINE_string("train_split", "train", "Split trained on.")
+flags.DEFINE_string("eval_split", "validation", "Split evaluated in --mode=eval.")
+flags.DEFINE_integer("eval_num_batches", 0, "Batches evaluated (0: the whole split once).")
+flags.DEFINE_float("eval_temperature", 1e-3, "Decoder temperature for sampled reconstructions.")
+flags.DEFINE_integer("checkpoints_to_keep", 5, "Newest checkpoints kept in run_dir.")
+flags.DEFINE_integer("save_checkpoint_steps", 1000, "Save a checkpoint every N steps.")
+flags.DEFINE_integer("log_every", 100, "Log line and TensorBoard scalars every N steps.")
+flags.DEFINE_integer("transpose_range", 0, "On-the-fly transposition (+-semitones) for melody configs.")
+flags.DEFINE_string("cache", "memory", "Converted-tensor cache for --dataset_dir/--tfds_name: "
+                    "'memory', 'none', or a file path prefix.")
+flags.DEFINE_integer("seed", None, "Random seed (Python, NumPy, TF).")
+flags.DEFINE_bool("mixed_precision", True, "Use mixed_float16 when a GPU is visible.")
+flags.DEFINE_bool("progress", True, "Show a tqdm progress bar.")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the training loss becomes NaN or Inf."""
+
+
+# ---- setup -----------------------------------------------------------------------------------
+def get_strategy():
+    """MirroredStrategy over all visible GPUs when there are several, else the default strategy.
+
+    Under TF_CONFIG (multi-worker), MultiWorkerMirroredStrategy.
+    """
+    import tensorflow as tf
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def setup_precision(enable: bool) -> str:
+    """mixed_float16 on GPU (when enabled), float32 otherwise; returns the policy name."""
+    import keras
+    import tensorflow as tf
+    policy = "mixed_float16" if enable and tf.config.list_physical_devices("GPU") else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def set_seed(seed: Optional[int]) -> None:
+    if seed is not None:
+        import keras
+        keras.utils.set_random_seed(seed)
+
+
+def input_kwargs_from_flags() -> dict:
+    cache = {"memory": True, "none": False}.get(FLAGS.cache, FLAGS.cache)
+    return dict(examples_path=FLAGS.examples_path, dataset_dir=FLAGS.dataset_dir,
+                tfds_name=FLAGS.tfds_name, tfds_data_dir=FLAGS.tfds_data_dir, cache=cache,
+                seed=FLAGS.seed)
+
+
+def build_training_state(config_name: str, hparams_str: str, strategy):
+    """(config, model, optimizer) created under the strategy scope, optimizer built and compiled."""
+    from musicgen import checkpoints
+    from musicgen.models.schedules import make_optimizer
+    with strategy.scope():
+        config, model = checkpoints.build_model_for(config_name, hparams_str)
+        optimizer = make_optimizer(config.hparams)
+        model.compile(optimizer=optimizer)
+        model.optimizer.build(model.trainable_variables)
+    return config, model, model.optimizer
+
+
+def check_run_dir(run_dir: str, config_name: str, hparams_str: str) -> None:
+    """Refuse to resume a run_dir trained with another config or hparams."""
+    from musicgen import checkpoints
+    prefix = checkpoints.latest_checkpoint(run_dir)
+    if prefix is None:
+        return
+    meta = checkpoints.read_metadata(prefix)
+    if (meta.get("config"), meta.get("hparams", "")) != (config_name, hparams_str or ""):
+        raise ValueError(f"--run_dir={run_dir} holds a checkpoint of --config={meta.get('config')} "
+                         f"--hparams={meta.get('hparams', '')!r}, not --config={config_name} "
+                         f"--hparams={hparams_str!r}; use a new --run_dir")
+
+
+def _scalar_logs(logs: dict) -> dict:
+    out = {}
+    for k, v in logs.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def _distributed_step(strategy, step_fn):
+    """tf.function running `step_fn(batch)` on every replica and averaging the returned scalars."""
+    import tensorflow as tf
+
+    @tf.function
+    def run(batch):
+        per_replica = strategy.run(step_fn, args=(batch,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in per_replica.items()}
+    return run
+
+
+class _StopRequest:
+    """Turns SIGTERM into a flag checked between steps (Ctrl-C raises KeyboardInterrupt)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        def handler(signum, frame):
+            logging.warning("signal %d received: saving a checkpoint and stopping", signum)
+            self.requested = True
+        try:
+            self._old = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not in the main thread
+            self._old = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+
+def _format_logs(step: int, num_steps: int, logs: dict, secs_per_step: float, batch: int) -> str:
+    order = ["loss", "reconstruction", "kl_bits", "beta", "learning_rate", "accuracy"]
+    keys = [k for k in order if k in logs] + sorted(k for k in logs if k not in order)
+    parts = [f"{k} {logs[k]:.4g}" for k in keys]
+    return (f"step {step}/{num_steps} | " + " | ".join(parts) +
+            f" | {secs_per_step:.3f} s/step | {batch / max(secs_per_step, 1e-9):.0f} ex/s")
+
+
+# ---- training --------------------------------------------------------------------------------
+def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
+          input_kwargs: Optional[dict] = None, split: str = "train", save_checkpoint_steps: int = 1000,
+          checkpoints_to_keep: int = 5, log_every: int = 100, transpose_range: int = 0,
+          mixed_precision: bool = True, progress: bool = True) -> int:
+    """Train `config_name` in `run_dir` until global step `num_steps`; returns the step reached.
+
+    Resumes from the latest checkpoint in run_dir. Raises NonFiniteLossError (after logging the last
+    good checkpoint) when the loss becomes NaN / Inf.
+    """
+    import tensorflow as tf
+    from musicgen import checkpoints
+    from musicgen.datasets import input as input_lib
+
+    os.makedirs(run_dir, exist_ok=True)
+    check_run_dir(run_dir, config_name, hparams_str)
+    strategy = get_strategy()
+    policy = setup_precision(mixed_precision)
+    config, model, optimizer = build_training_state(config_name, hparams_str, strategy)
+
+    step = 0
+    last_good = checkpoints.latest_checkpoint(run_dir)
+    if last_good:
+        step = checkpoints.restore_checkpoint(last_good, model, optimizer)
+        logging.info("resumed from %s at step %d", last_good, step)
+    if step >= num_steps:
+        logging.info("run_dir %s is already at step %d >= --num_steps=%d: nothing to do",
+                     run_dir, step, num_steps)
+        return step
+    _write_json(os.path.join(run_dir, "train_args.json"), {
+        "config": config_name, "hparams": hparams_str, "num_steps": num_steps, "policy": policy,
+        "replicas": strategy.num_replicas_in_sync, "input": input_kwargs, "split": split,
+        "argv": sys.argv})
+
+    batch_size = int(config.hparams.batch_size)
+    ds = input_lib.make_dataset(config, split, is_training=True, batch_size=batch_size,
+                                transpose_range=transpose_range, **(input_kwargs or {}))
+    batches = iter(strategy.experimental_distribute_dataset(ds))
+    train_step = _distributed_step(strategy, model.train_step)
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
+
+    def save(metrics=None):
+        nonlocal last_good
+        last_good = checkpoints.save_checkpoint(run_dir, model, optimizer, step, config_name,
+                                                hparams_str, keep=checkpoints_to_keep,
+                                                metrics=metrics)
+        logging.info("saved %s", last_good)
+
+    bar = _progress_bar(progress, step, num_steps)
+    logs, t_last, step_last, start_step = {}, time.time(), step, step
+    try:
+        with _StopRequest() as stop:
+            while step < num_steps and not stop.requested:
+                logs = _scalar_logs(train_step(next(batches)))
+                if not all(math.isfinite(v) for v in logs.values()):
+                    bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
+                    msg = (f"non-finite training values at step {step + 1}: {bad}. Stopped without "
+                           f"saving; the last good checkpoint is {last_good or 'none'} "
+                           f"(try a lower learning_rate via --hparams)")
+                    logging.error(msg)
+                    raise NonFiniteLossError(msg)
+                step += 1
+                if bar is not None:
+                    bar.update(1)
+                if step % log_every == 0 or step == num_steps:
+                    logs["learning_rate"] = float(optimizer.learning_rate)
+                    secs = (time.time() - t_last) / max(step - step_last, 1)
+                    t_last, step_last = time.time(), step
+                    logging.info(_format_logs(step, num_steps, logs, secs, batch_size))
+                    with writer.as_default(step=step):
+                        for k, v in logs.items():
+                            tf.summary.scalar(k, v)
+                        tf.summary.scalar("secs_per_step", secs)
+                    writer.flush()
+                if step % save_checkpoint_steps == 0 and step < num_steps:
+                    save(logs)
+    except KeyboardInterrupt:
+        logging.warning("interrupted at step %d: saving a checkpoint", step)
+    finally:
+        if bar is not None:
+            bar.close()
+        writer.close()
+    if step > start_step or not last_good:
+        save(logs)
+    return step
+
+
+def _progress_bar(enabled: bool, step: int, total: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    interactive = sys.stderr.isatty()
+    return tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
+                mininterval=0.5 if interactive else 60.0, disable=None if interactive else False)
+
+
+def _write_json(path: str, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+# ---- evaluation ------------------------------------------------------------------------------
+def sampled_accuracy(config, outputs, samples, lengths):
+    """(correct, total) of a decoded reconstruction against the target outputs, numpy in.
+
+    One-hot outputs: argmax per valid step. GrooVAE [hits, velocities, offsets]: hit / no hit per
+    drum and valid step (hit = value > 0.5).
+    """
+    import numpy as np
+    outputs, samples, lengths = np.asarray(outputs), np.asarray(samples), np.asarray(lengths)
+    t = outputs.shape[1]
+    if lengths.ndim > 1:
+        lengths = lengths.sum(axis=-1)
+    mask = np.arange(t)[None, :] < np.minimum(lengths, t)[:, None]
+    conv = config.data_converter
+    if type(conv).__name__ == "GrooveConverter" and not getattr(conv, "_categorical_outputs", False):
+        d = outputs.shape[-1] // 3
+        same = (outputs[..., :d] > 0.5) == (samples[:, :t, :d] > 0.5)
+        return int(same[mask].sum()), int(mask.sum() * d)
+    same = outputs.argmax(-1) == samples[:, :t].argmax(-1)
+    return int(same[mask].sum()), int(mask.sum())
+
+
+def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
+             input_kwargs: Optional[dict] = None, temperature: float = 1e-3,
+             checkpoint: Optional[str] = None, batch_size: Optional[int] = None) -> dict:
+    """Evaluate the latest (or given) checkpoint of run_dir on `split`; returns and saves metrics.
+
+    Metrics: the mean over batches of every scalar of the model's teacher-forced `test_step`
+    (weighted by batch size), and `sampled_accuracy` of reconstructions decoded from the posterior
+    mean. Written to <run_dir>/eval/eval_metrics.json and TensorBoard scalars under <run_dir>/eval.
+    """
+    import numpy as np
+    import tensorflow as tf
+    from musicgen import checkpoints
+    from musicgen.datasets import input as input_lib
+
+    prefix = checkpoints.resolve_checkpoint_path(checkpoint or run_dir)
+    meta = checkpoints.read_metadata(prefix)
+    config, model = checkpoints.build_model_for(meta["config"], meta.get("hparams", ""))
+    model.compile()
+    model.load_weights(prefix + checkpoints.WEIGHTS_SUFFIX)
+    step = int(meta.get("step", 0))
+    ds = input_lib.make_dataset(config, split, is_training=False, repeat=False,
+                                batch_size=batch_size, **(input_kwargs or {}))
+    if num_batches:
+        ds = ds.take(num_batches)
+    test_step = tf.function(model.test_step)
+    sums, n_examples, correct, total, n_batches = {}, 0, 0, 0, 0
+    t0 = time.time()
+    for batch in ds:
+        n = int(batch["lengths"].shape[0])
+        if hasattr(model, "reset_metrics"):
+            model.reset_metrics()
+        for k, v in _scalar_logs(test_step(batch)).items():
+            sums[k] = sums.get(k, 0.0) + v * n
+        z, _, _ = _posterior_mean(model, batch)
+        samples = model.decode(z, int(batch["outputs"].shape[1]), temperature=temperature,
+                               controls=batch["controls"] if batch["controls"].shape[-1] else None)
+        c, t = sampled_accuracy(config, batch["outputs"].numpy(), np.asarray(samples),
+                                batch["lengths"].numpy())
+        correct, total, n_examples, n_batches = correct + c, total + t, n_examples + n, n_batches + 1
+    if not n_batches:
+        raise ValueError(f"split {split!r} gave no examples to evaluate")
+    metrics = {k: v / n_examples for k, v in sums.items()}
+    metrics["sampled_accuracy"] = correct / max(total, 1)
+    metrics.update(step=step, examples=n_examples, batches=n_batches, split=split,
+                   checkpoint=prefix, seconds=round(time.time() - t0, 2), temperature=temperature)
+    eval_dir = os.path.join(run_dir, "eval")
+    os.makedirs(eval_dir, exist_ok=True)
+    writer = tf.summary.create_file_writer(eval_dir)
+    with writer.as_default(step=step):
+        for k, v in metrics.items():
+            if isinstance(v, float):
+                tf.summary.scalar(k, v)
+    writer.close()
+    _write_json(os.path.join(eval_dir, "eval_metrics.json"), metrics)
+    return metrics
+
+
+def _posterior_mean(model, batch):
+    """Encode a batch; returns (mu, mu, sigma) so reconstructions decode from the posterior mean."""
+    controls = batch["controls"] if batch["controls"].shape[-1] else None
+    _, mu, sigma = model.encode(batch["inputs"], batch["lengths"], controls=controls)
+    return mu, mu, sigma
+
+
+# ---- CLI -------------------------------------------------------------------------------------
+def main(argv):
+    del argv
+    from musicgen import checkpoints
+    if not FLAGS.config and FLAGS.mode == "train":
+        raise app.UsageError(f"--config is required; valid configs: {', '.join(checkpoints.config_names())}")
+    if not FLAGS.run_dir:
+        raise app.UsageError("--run_dir is required")
+    try:
+        if FLAGS.config:
+            checkpoints.get_config(FLAGS.config, FLAGS.hparams)  # unknown name / hparam -> listing
+    except ValueError as e:
+        raise app.UsageError(str(e))
+    set_seed(FLAGS.seed)
+    if FLAGS.mode == "eval":
+        metrics = evaluate(FLAGS.run_dir, FLAGS.eval_split, FLAGS.eval_num_batches,
+                           input_kwargs_from_flags(), FLAGS.eval_temperature)
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+        return 0
+    try:
+        train(FLAGS.config, FLAGS.run_dir, FLAGS.num_steps, FLAGS.hparams, input_kwargs_from_flags(),
+              FLAGS.train_split, FLAGS.save_checkpoint_steps, FLAGS.checkpoints_to_keep,
+              FLAGS.log_every, FLAGS.transpose_range, FLAGS.mixed_precision, FLAGS.progress)
+    except NonFiniteLossError as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
