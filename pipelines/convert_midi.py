@@ -36,6 +36,8 @@ GROOVE_FILTERS = ("drummer", "style", "min_bpm", "max_bpm", "beat_type", "time_s
 DATASET_FILTERS = {"maestro": MAESTRO_FILTERS, "groove": GROOVE_FILTERS, "dir": ()}
 ALL_FILTERS = sorted(set(MAESTRO_FILTERS) | set(GROOVE_FILTERS))
 FILES_PER_SHARD = 256
+NO_NOTES = ("no notes after parsing (no note events, or note-offs that never follow their note-ons "
+            "so no note has end >= start)")
 
 
 def _read_midi(source: readers.MidiSource):
@@ -58,8 +60,9 @@ def convert_source(source: readers.MidiSource) -> runner_lib.Result:
     except Exception as e:  # noqa: BLE001 — every failure of one file is a recorded skip
         reason = str(e) if isinstance(e, (ValueError, OSError)) else f"{type(e).__name__}: {e}"
         return runner_lib.Result(source.split, skip=(source.path, reason or type(e).__name__))
-    stats = {"notes": len(ns.notes), "seconds": round(ns.total_time, 6),
-             "empty_sequences": int(not ns.notes)}
+    if not ns.notes:
+        return runner_lib.Result(source.split, skip=(source.path, NO_NOTES))
+    stats = {"notes": len(ns.notes), "seconds": ns.total_time}
     return runner_lib.Result(source.split, records=[data], stats=stats)
 
 

@@ -81,7 +81,7 @@ class Summary:
             if key.startswith("max_"):
                 self.stats[key] = max(self.stats.get(key, value), value)
             else:
-                self.stats[key] = self.stats.get(key, 0) + value
+                self.stats[key] = round(self.stats.get(key, 0) + value, 6)
 
     def add_skip(self, path: str, reason: str) -> None:
         self.skipped.append({"path": path, "reason": reason})
@@ -257,7 +257,8 @@ def write_manifest(output_dir: str, job: str, summary: Summary, arguments: dict,
 
 def report_line(manifest: dict) -> str:
     """One-line human summary of a manifest (printed by the CLIs)."""
-    counts = ", ".join(f"{k}={v}" for k, v in manifest["counts"].items()) or "nothing"
+    counts = ", ".join(f"{k}={v}" for k, v in manifest["counts"].items())
+    counts = counts if manifest["total"] else "nothing"
     return (f"{manifest['job']}: wrote {counts}; skipped {manifest['num_skipped']} "
             f"in {manifest['timing']['seconds']:.1f} s (see manifest.json)")
 

@@ -102,44 +102,62 @@ def load_spec(path: str) -> dict:
 
 # ---- tf parse side -------------------------------------------------------------------------------
 
-_FEATURES = {**{k: tf.io.VarLenFeature(tf.float32) for k in TENSOR_KEYS},
-             **{f"{k}_shape": tf.io.FixedLenFeature([2], tf.int64) for k in TENSOR_KEYS},
-             "lengths": tf.io.VarLenFeature(tf.int64),
-             "lengths_shape": tf.io.VarLenFeature(tf.int64)}
-
-
-def _fit_length(x: tf.Tensor, max_seq_len: int) -> tf.Tensor:
-    """Cut or zero-pad the time axis of (T, depth) to max_seq_len."""
-    x = x[:max_seq_len]
-    return tf.pad(x, [[0, max_seq_len - tf.shape(x)[0]], [0, 0]])
+def _features(length_shape=()) -> dict:
+    """Parse spec: only the features every writer sets (the *_shape ones are optional)."""
+    spec = {k: tf.io.RaggedFeature(tf.float32) for k in TENSOR_KEYS}
+    spec["lengths"] = tf.io.FixedLenFeature(list(length_shape), tf.int64)
+    return spec
 
 
 def parse_example(serialized, input_depth: int, output_depth: int, control_depth: int = 0,
                   max_seq_len: Optional[int] = None, length_shape=()) -> dict:
-    """tf: one serialized Example -> {"inputs", "outputs", "controls", "lengths"} (see module doc)."""
-    parsed = tf.io.parse_single_example(serialized, _FEATURES)
+    """tf: ONE serialized Example -> {"inputs", "outputs", "controls", "lengths"} (see module doc).
+
+    Without ``max_seq_len`` the time axis keeps the stored length T.
+    """
+    parsed = tf.io.parse_single_example(serialized, _features(length_shape))
+    steps = tf.size(parsed["outputs"]) // output_depth
     out = {}
     for key, depth in zip(TENSOR_KEYS, (input_depth, output_depth, control_depth)):
-        x = tf.reshape(tf.sparse.to_dense(parsed[key]), parsed[f"{key}_shape"])
-        x = tf.ensure_shape(x, [None, depth])
+        x = tf.reshape(parsed[key], [steps, depth])
         if max_seq_len:
-            x = tf.ensure_shape(_fit_length(x, max_seq_len), [max_seq_len, depth])
+            x = tf.pad(x[:max_seq_len], [[0, tf.maximum(max_seq_len - steps, 0)], [0, 0]])
+            x = tf.ensure_shape(x, [max_seq_len, depth])
         out[key] = x
-    lengths = tf.cast(tf.sparse.to_dense(parsed["lengths"]), tf.int32)
-    lengths = tf.reshape(lengths, list(length_shape))
-    if max_seq_len:
-        lengths = tf.minimum(lengths, max_seq_len)
-    out["lengths"] = lengths
+    lengths = tf.cast(parsed["lengths"], tf.int32)
+    out["lengths"] = tf.minimum(lengths, max_seq_len) if max_seq_len else lengths
     return out
 
 
-def make_parse_fn(spec: dict, max_seq_len: Optional[int] = None):
-    """A ``dataset.map`` function for Examples described by ``spec`` (a spec.json dict)."""
-    max_len = max_seq_len or spec.get("max_seq_len")
-    depths = (spec["input_depth"], spec["output_depth"], spec["control_depth"])
-    length_shape = tuple(spec.get("length_shape", ()))
+def parse_batch(serialized, input_depth: int, output_depth: int, control_depth: int,
+                max_seq_len: int, length_shape=()) -> dict:
+    """tf: a (B,) batch of serialized Examples -> the padded batch dict (one vectorised parse).
 
-    def parse(serialized):
-        return parse_example(serialized, *depths, max_seq_len=max_len, length_shape=length_shape)
+    Flat row-major (T, depth) values are padded to ``max_seq_len * depth``, which pads whole steps.
+    """
+    parsed = tf.io.parse_example(serialized, _features(length_shape))
+    out = {}
+    for key, depth in zip(TENSOR_KEYS, (input_depth, output_depth, control_depth)):
+        flat = parsed[key].to_tensor(shape=[None, max_seq_len * depth])
+        out[key] = tf.reshape(flat, [-1, max_seq_len, depth])
+    out["lengths"] = tf.minimum(tf.cast(parsed["lengths"], tf.int32), max_seq_len)
+    return out
 
-    return parse
+
+def _spec_args(spec: dict, max_seq_len: Optional[int]):
+    return ((spec["input_depth"], spec["output_depth"], spec["control_depth"]),
+            max_seq_len or spec.get("max_seq_len"), tuple(spec.get("length_shape", ())))
+
+
+def make_parse_fn(spec: dict, max_seq_len: Optional[int] = None, batched: bool = False):
+    """A ``dataset.map`` function for Examples described by ``spec`` (a spec.json dict).
+
+    ``batched=True``: map it after ``.batch()`` (vectorised :func:`parse_batch`, needs a max length).
+    """
+    depths, max_len, length_shape = _spec_args(spec, max_seq_len)
+    if batched:
+        if not max_len:
+            raise ValueError("batched parsing needs max_seq_len (in spec.json or as argument)")
+        return lambda serialized: parse_batch(serialized, *depths, max_len, length_shape)
+    return lambda serialized: parse_example(serialized, *depths, max_seq_len=max_len,
+                                            length_shape=length_shape)

@@ -1,0 +1,199 @@
+"""convert_midi job: counts, metadata, bad input, manifest, idempotence, atomic shards, Beam runner."""
+import collections
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, SHARED_DATA
+
+import pipeline_testlib as lib
+from musicgen import midi_io
+from musicgen.datasets import tfrecord
+from pipelines import convert_midi
+from pipelines import runner as runner_lib
+
+
+def _shards(out):
+    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(out, "*.tfrecord")))
+
+
+def _read_bytes(out):
+    return {name: open(os.path.join(out, name), "rb").read() for name in _shards(out)}
+
+
+@pytest.fixture(scope="module")
+def groove(tmp_path_factory):
+    return lib.make_groove_dir(str(tmp_path_factory.mktemp("groove")))
+
+
+@pytest.fixture(scope="module")
+def groove_out(tmp_path_factory, groove):
+    out = str(tmp_path_factory.mktemp("groove_ns"))
+    return out, convert_midi.convert(out, "groove", groove, num_workers=2)
+
+
+def test_groove_counts_metadata_and_read_back(groove, groove_out):
+    out, manifest = groove_out
+    assert manifest["counts"] == {"train": 3, "validation": 1, "test": 1} and manifest["total"] == 5
+    assert _shards(out) == ["test-00000-of-00001.tfrecord", "train-00000-of-00001.tfrecord",
+                            "validation-00000-of-00001.tfrecord"]
+    seqs = list(tfrecord.iterate_note_sequences(os.path.join(out, "train-*.tfrecord")))
+    assert [ns.sequence_metadata.title for ns in seqs] == [
+        "drummer1/session1/1", "drummer1/session1/2", "drummer1/session2/3"]
+    first = seqs[0]
+    direct = midi_io.midi_file_to_note_sequence(os.path.join(groove, first.filename))
+    assert len(first.notes) == len(direct.notes) == 32
+    assert [n.start_time for n in first.notes] == [n.start_time for n in direct.notes]
+    assert first.collection_name == "groove" and first.id.startswith("/id/midi/groove/")
+    assert first.sequence_metadata.artist == "drummer1"
+    assert list(first.sequence_metadata.genre) == ["funk", "funk/groove1"]
+
+
+def test_manifest_lists_reader_skips_arguments_versions(groove_out):
+    out, _ = groove_out
+    with open(os.path.join(out, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    reasons = {os.path.basename(s["path"]): s["reason"] for s in manifest["skipped"]}
+    assert reasons == {"6_latin-samba_110_beat_4-4.mid": "listed in info.csv but the file is missing",
+                       "99_extra_120_beat_4-4.mid": "MIDI file not listed in info.csv"}
+    assert manifest["num_skipped"] == 2
+    assert manifest["arguments"]["dataset"] == "groove" and manifest["arguments"]["num_workers"] == 2
+    assert manifest["versions"]["note-seq"] == "0.0.5" and "symusic" in manifest["versions"]
+    assert manifest["timing"]["seconds"] > 0
+    # notes: 8 eighth notes per 4/4 bar, 6 per 3/4 bar
+    expected = sum(bars * int(ts.split("-")[0]) * 2 for *_, ts, _, bars in lib.GROOVE_ROWS)
+    assert manifest["stats"]["notes"] == expected
+
+
+def test_bad_files_are_skipped_with_reasons_and_job_goes_on(tmp_path):
+    folder = str(tmp_path / "midi")
+    expected = lib.write_bad_files(folder)
+    lib.write_piano_midi(os.path.join(folder, "good.mid"), 5)
+    manifest = convert_midi.convert(str(tmp_path / "out"), "dir", folder, num_workers=2)
+    assert manifest["counts"] == {"all": 1}
+    reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
+    assert set(reasons) == set(expected)
+    for path, fragment in expected.items():
+        assert fragment in reasons[path], (path, reasons[path])
+        if fragment != "no notes":  # midi_io's messages name the file
+            assert path in reasons[path]
+    (ns,) = tfrecord.iterate_note_sequences(str(tmp_path / "out" / "all-*.tfrecord"))
+    assert ns.filename == "good.mid" and len(ns.notes) == 5
+
+
+def test_nothing_converted_exits_non_zero_from_the_cli(tmp_path):
+    folder = str(tmp_path / "midi")
+    lib.write_bad_files(folder)
+    out = str(tmp_path / "out")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.convert_midi", "--dataset=dir",
+                           f"--input_dir={folder}", f"--output_dir={out}", "--num_workers=1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "wrote nothing; skipped 8" in proc.stderr
+    with open(os.path.join(out, "manifest.json"), encoding="utf-8") as f:
+        assert json.load(f)["num_skipped"] == len(lib.BAD_FILES)
+
+
+def test_filter_flag_of_another_dataset_is_an_error(groove):
+    with pytest.raises(ValueError, match="--dataset=groove has no filter.*--composer"):
+        convert_midi.convert("/tmp/unused", "groove", groove, filters={"composer": ["chopin"]})
+
+
+def test_rerun_is_byte_identical_and_removes_stale_shards(tmp_path, groove, groove_out):
+    out, _ = groove_out
+    again = str(tmp_path / "again")
+    convert_midi.convert(again, "groove", groove, num_workers=1)
+    assert _read_bytes(again) == _read_bytes(out)  # 1 worker == 2 workers, byte for byte
+    # a stale shard set of another shard count, and a temporary left by a killed job
+    open(os.path.join(again, "train-00000-of-00007.tfrecord"), "wb").close()
+    open(os.path.join(again, ".tmp-dead-train-00000-of-00001.tfrecord"), "wb").close()
+    manifest = convert_midi.convert(again, "groove", groove, num_workers=2, num_shards=2)
+    assert _shards(again) == [f"{s}-0000{i}-of-00002.tfrecord" for s in ("test", "train", "validation")
+                              for i in range(2)]
+    assert not [n for n in os.listdir(again) if n.startswith(".tmp-")]
+    assert manifest["counts"] == {"train": 3, "validation": 1, "test": 1}
+    assert sum(1 for _ in tfrecord.iterate_records(os.path.join(again, "train-*"))) == 3
+
+
+def _explode(item):
+    if item == 3:
+        raise KeyboardInterrupt("killed")
+    return runner_lib.Result("train", records=[bytes([item])])
+
+
+def _die_on_two(item):
+    if item == 2:
+        os._exit(3)
+    return runner_lib.Result("train", records=[bytes([item])])
+
+
+def _job(process):
+    return runner_lib.Job("t", process, item_split=lambda i: "train", item_name=lambda i: f"item{i}")
+
+
+def test_shards_are_atomic_when_the_job_dies(tmp_path):
+    out = str(tmp_path)
+    open(os.path.join(out, "train-00000-of-00001.tfrecord"), "wb").write(b"old complete shard")
+    with pytest.raises(KeyboardInterrupt):
+        runner_lib.run_local(_job(_explode), range(6), out, {"train": 1}, num_workers=1)
+    assert os.listdir(out) == ["train-00000-of-00001.tfrecord"]  # no half shard, old one intact
+    writer = tfrecord.ShardedWriter(out, "valid", 2)
+    writer.write(b"x")  # a process killed now leaves only hidden temporaries
+    assert glob.glob(os.path.join(out, "valid-*")) == []
+    writer.close()
+    assert [tfrecord.count_records(p) for p in sorted(glob.glob(os.path.join(out, "valid-*")))] == [1, 0]
+
+
+def test_a_crashing_worker_becomes_a_skip(tmp_path):
+    summary = runner_lib.run_local(_job(_die_on_two), range(5), str(tmp_path), {"train": 1},
+                                   num_workers=2)
+    assert summary.counts == {"train": 4}
+    assert summary.skipped == [{"path": "item2", "reason": "worker process died while processing it "
+                                "(exit code killed); input crashes the parser"}]
+    assert list(tfrecord.iterate_records(str(tmp_path / "train-*"))) == [b"\0", b"\1", b"\3", b"\4"]
+
+
+def test_record_framing_matches_tensorflow(tmp_path):
+    import tensorflow as tf
+    records = [b"", b"a", os.urandom(1000)]
+    ours, theirs = str(tmp_path / "ours.tfrecord"), str(tmp_path / "tf.tfrecord")
+    tfrecord.write_records(ours, records)
+    with tf.io.TFRecordWriter(theirs) as w:
+        for r in records:
+            w.write(r)
+    assert open(ours, "rb").read() == open(theirs, "rb").read()
+    assert list(tfrecord.note_sequence_dataset(ours).as_numpy_iterator()) == records
+    with open(ours, "r+b") as f:
+        f.seek(-3, os.SEEK_END)
+        f.write(b"xyz")
+    with pytest.raises(ValueError, match="CRC mismatch"):
+        list(tfrecord.read_records(ours))
+
+
+def test_beam_runner_gives_the_same_records(tmp_path, groove, groove_out):
+    out, local = groove_out
+    beam_out = str(tmp_path / "beam")
+    manifest = convert_midi.convert(beam_out, "groove", groove, runner="beam")
+    assert manifest["counts"] == local["counts"] and manifest["runner"] == "beam"
+    assert manifest["skipped"] == local["skipped"]
+    assert manifest["stats"] == local["stats"]
+    assert _shards(beam_out) == _shards(out)
+    for name in _shards(out):  # same records (Beam does not keep their order)
+        assert sorted(tfrecord.read_records(os.path.join(beam_out, name))) == sorted(
+            tfrecord.read_records(os.path.join(out, name)))
+    assert not [n for n in os.listdir(beam_out) if n.startswith(".tmp-")]
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not os.path.isdir(SHARED_DATA), reason="needs /work/shared/data")
+def test_shared_maestro_subset_counts(tmp_path):
+    manifest = convert_midi.convert(str(tmp_path), "maestro",
+                                    os.path.join(SHARED_DATA, "maestro-v2.0.0"), num_workers=2)
+    assert manifest["counts"] == {"train": 206, "validation": 24, "test": 40}
+    assert manifest["num_skipped"] == 0
+    counts = collections.Counter(ns.collection_name for ns in
+                                 tfrecord.iterate_note_sequences(str(tmp_path / "validation-*")))
+    assert counts == {"maestro": 24}
