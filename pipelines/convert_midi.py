@@ -133,28 +133,27 @@ def convert(output_dir: str, dataset: str = "dir", input_dir: Optional[str] = No
 # ---- CLI ----------------------------------------------------------------------------------------
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("dataset", "dir", list(readers.READERS), "Layout of --input_dir.")
-flags.DEFINE_string("input_dir", None, "Dataset folder (MAESTRO: with maestro-v*.csv|json; Groove: "
-                    "with info.csv; dir: any folder of .mid/.midi, recursive).")
-flags.DEFINE_string("output_dir", None, "Where shards and manifest.json go.")
-flags.DEFINE_list("composer", None, "MAESTRO: case-insensitive composer substring(s).")
-flags.DEFINE_list("year", None, "MAESTRO: year(s).")
-flags.DEFINE_list("split", None, "MAESTRO/Groove: split(s) to keep (train, validation, test).")
-flags.DEFINE_float("min_duration", None, "MAESTRO/Groove: minimum duration in seconds.")
-flags.DEFINE_float("max_duration", None, "MAESTRO/Groove: maximum duration in seconds.")
-flags.DEFINE_list("drummer", None, "Groove: drummer(s), e.g. drummer1.")
-flags.DEFINE_list("style", None, "Groove: primary style (funk) or full style (funk/groove1).")
-flags.DEFINE_float("min_bpm", None, "Groove: minimum tempo.")
-flags.DEFINE_float("max_bpm", None, "Groove: maximum tempo.")
-flags.DEFINE_list("beat_type", None, "Groove: beat and/or fill.")
-flags.DEFINE_list("time_signature", None, "Groove: e.g. 4-4.")
-flags.DEFINE_integer("num_workers", None, "Local runner processes (default: os.cpu_count()).")
-flags.DEFINE_integer("num_shards", 0, "Shards per split (0: one per 256 files).")
-flags.DEFINE_enum("runner", "local", ["local", "beam"], "local process pool or an Apache Beam pipeline.")
-flags.DEFINE_string("pipeline_options", "", "Beam options passed through, e.g. "
-                    "\"--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp\".")
-flags.DEFINE_string("tfds_name", None, "Read TFDS's groove builder instead (e.g. groove/full-midionly).")
-flags.DEFINE_string("tfds_data_dir", None, "Local TFDS data dir (prepared data or downloads/manual zip).")
+
+
+def define_flags() -> None:
+    """The CLI's flags (defined only when run as a program, so both job modules import together)."""
+    runner_lib.define_job_flags("Where shards and manifest.json go.")
+    flags.DEFINE_enum("dataset", "dir", list(readers.READERS), "Layout of --input_dir.")
+    flags.DEFINE_string("input_dir", None, "Dataset folder (MAESTRO: with maestro-v*.csv|json; Groove: "
+                        "with info.csv; dir: any folder of .mid/.midi, recursive).")
+    flags.DEFINE_list("composer", None, "MAESTRO: case-insensitive composer substring(s).")
+    flags.DEFINE_list("year", None, "MAESTRO: year(s).")
+    flags.DEFINE_list("split", None, "MAESTRO/Groove: split(s) to keep (train, validation, test).")
+    flags.DEFINE_float("min_duration", None, "MAESTRO/Groove: minimum duration in seconds.")
+    flags.DEFINE_float("max_duration", None, "MAESTRO/Groove: maximum duration in seconds.")
+    flags.DEFINE_list("drummer", None, "Groove: drummer(s), e.g. drummer1.")
+    flags.DEFINE_list("style", None, "Groove: primary style (funk) or full style (funk/groove1).")
+    flags.DEFINE_float("min_bpm", None, "Groove: minimum tempo.")
+    flags.DEFINE_float("max_bpm", None, "Groove: maximum tempo.")
+    flags.DEFINE_list("beat_type", None, "Groove: beat and/or fill.")
+    flags.DEFINE_list("time_signature", None, "Groove: e.g. 4-4.")
+    flags.DEFINE_string("tfds_name", None, "Read TFDS's groove builder instead (e.g. groove/full-midionly).")
+    flags.DEFINE_string("tfds_data_dir", None, "Local TFDS data dir (prepared data or downloads/manual zip).")
 
 
 def main(argv):
@@ -175,4 +174,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

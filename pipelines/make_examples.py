@@ -115,22 +115,21 @@ def make_examples(converter, input_pattern, output_dir: str, config_name: str = 
 def load_config(name: str):
     """CONFIG_MAP[name], or ValueError listing the valid names."""
     import configs
-    config_map = getattr(configs, "CONFIG_MAP", {})
-    if name not in config_map:
-        raise ValueError(f"--config={name!r} unknown; valid: {', '.join(sorted(config_map)) or 'none'}")
-    return config_map[name]
+    if name not in configs.CONFIG_MAP:
+        raise ValueError(f"--config={name!r} unknown; valid: {', '.join(sorted(configs.CONFIG_MAP))}")
+    return configs.CONFIG_MAP[name]
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", None, "Name in configs.CONFIG_MAP whose data_converter is used.")
-flags.DEFINE_string("input", None, "NoteSequence TFRecord glob(s), comma-separated.")
-flags.DEFINE_string("output_dir", None, "Where Example shards, spec.json and manifest.json go.")
-flags.DEFINE_enum("runner", "local", ["local", "beam"], "local process pool or an Apache Beam pipeline.")
-flags.DEFINE_integer("num_workers", None, "Local runner processes (default: os.cpu_count()).")
-flags.DEFINE_integer("num_shards", 0, "Output shards per split (0: as many as input shards).")
-flags.DEFINE_enum("mode", "eval", ["eval", "train"], "Converter mode (train: sampled + augmented).")
-flags.DEFINE_integer("seed", 0, "Seed of train-mode sampling (per NoteSequence, with its id).")
-flags.DEFINE_string("pipeline_options", "", "Beam options passed through (see convert_midi).")
+
+
+def define_flags() -> None:
+    """The CLI's flags (defined only when run as a program, so both job modules import together)."""
+    runner_lib.define_job_flags("Where Example shards, spec.json and manifest.json go.")
+    flags.DEFINE_string("config", None, "Name in configs.CONFIG_MAP whose data_converter is used.")
+    flags.DEFINE_string("input", None, "NoteSequence TFRecord glob(s), comma-separated.")
+    flags.DEFINE_enum("mode", "eval", ["eval", "train"], "Converter mode (train: sampled + augmented).")
+    flags.DEFINE_integer("seed", 0, "Seed of train-mode sampling (per NoteSequence, with its id).")
 
 
 def main(argv):
@@ -154,4 +153,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

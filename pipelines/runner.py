@@ -218,6 +218,20 @@ def create_input(items: list) -> Callable:
     return lambda pipeline: pipeline | "Create" >> beam.Create(items)
 
 
+# ---- CLI flags shared by the jobs -------------------------------------------------------------------
+
+def define_job_flags(output_help: str) -> None:
+    """Define --output_dir, --runner, --num_workers, --num_shards, --pipeline_options (CLI mains only)."""
+    from absl import flags
+    flags.DEFINE_string("output_dir", None, output_help)
+    flags.DEFINE_enum("runner", "local", ["local", "beam"],
+                      "local: process pool on this machine; beam: an Apache Beam pipeline.")
+    flags.DEFINE_integer("num_workers", None, "Local runner processes (default: os.cpu_count()).")
+    flags.DEFINE_integer("num_shards", 0, "Output shards per split (0: automatic).")
+    flags.DEFINE_string("pipeline_options", "", "Beam pipeline options passed through unchanged, e.g. "
+                        "\"--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp\".")
+
+
 # ---- manifest -----------------------------------------------------------------------------------
 
 def library_versions() -> dict:

@@ -3,18 +3,20 @@
 One Example per converter window, features:
 
 * ``inputs``, ``outputs``, ``controls``: float32 lists, the (T, depth) array flattened row-major;
-* ``inputs_shape``, ``outputs_shape``, ``controls_shape``: int64 [T, depth];
-* ``lengths``: int64 list (one value, or ``length_shape`` values for hierarchical converters);
-  ``lengths_shape``: int64 (empty for a scalar length).
+* ``lengths``: int64 (one value, or ``length_shape`` values for hierarchical converters);
+* ``inputs_shape``, ``outputs_shape``, ``controls_shape`` (int64 [T, depth]) and ``lengths_shape``:
+  written for tools (:func:`decode_example`), not needed by the tf parsers, which take the depths
+  from spec.json (written by ``pipelines.make_examples``).
 
-The parse side returns the batch-format dict of the brief (before batching): ``inputs`` (T, in_depth),
-``outputs`` (T, out_depth), ``controls`` (T, control_depth) float32 — zero-padded (or cut) to
-``max_seq_len`` when given — and ``lengths`` int32 (scalar or ``length_shape``).
+The parse side returns the batch-format dict of the brief: ``inputs`` (T, in_depth), ``outputs``
+(T, out_depth), ``controls`` (T, control_depth) float32 — zero-padded (or cut) to ``max_seq_len``
+when given — and ``lengths`` int32 (scalar or ``length_shape``). :func:`parse_example` parses one
+record (map before ``batch``), :func:`parse_batch` a batch at once (map after ``batch``; faster).
 
 Example:
 
->>> parse = make_parse_fn(load_spec("/tmp/examples"))                      # doctest: +SKIP
->>> ds = tf.data.TFRecordDataset(files).map(parse).batch(64)               # doctest: +SKIP
+>>> parse = make_parse_fn(load_spec("/tmp/examples"), batched=True)        # doctest: +SKIP
+>>> ds = tf.data.TFRecordDataset(files).batch(64).map(parse)               # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -136,10 +138,11 @@ def parse_batch(serialized, input_depth: int, output_depth: int, control_depth: 
     Flat row-major (T, depth) values are padded to ``max_seq_len * depth``, which pads whole steps.
     """
     parsed = tf.io.parse_example(serialized, _features(length_shape))
+    batch = tf.shape(serialized)[0]  # explicit: -1 cannot be inferred when a depth is 0
     out = {}
     for key, depth in zip(TENSOR_KEYS, (input_depth, output_depth, control_depth)):
         flat = parsed[key].to_tensor(shape=[None, max_seq_len * depth])
-        out[key] = tf.reshape(flat, [-1, max_seq_len, depth])
+        out[key] = tf.reshape(flat, [batch, max_seq_len, depth])
     out["lengths"] = tf.minimum(tf.cast(parsed["lengths"], tf.int32), max_seq_len)
     return out
 
