@@ -26,7 +26,7 @@ Writing goes through note_seq (`note_sequence_to_midi_file`).
 """
 from __future__ import annotations
 
-import io
+import bisect
 import os
 import struct
 from typing import Dict, List, Optional, Tuple
@@ -125,147 +125,145 @@ def _single_track_midi(data: bytes, division: int, span: Tuple[int, int]) -> byt
 # Tempo map (pretty_midi's exact float arithmetic)
 # ----------------------------------------------------------------------------------------
 class _TempoMap:
-    """pretty_midi's tick -> seconds mapping, vectorised, bit-identical results."""
+    """pretty_midi's tick -> seconds mapping; results are bit-identical to its array.
 
-    def __init__(self, ticks: np.ndarray, mspq: np.ndarray, resolution: int, name: str):
+    pretty_midi fills `__tick_to_time[t] = start_k + scale_k * (t - tick_k)` per tempo
+    segment k with numpy float64 arithmetic; the same operations are done here.
+    """
+
+    def __init__(self, tempos, resolution: int, name: str):
         self.resolution = resolution
-        scale_ticks = [0]
+        ticks = [0]
         scales = [60.0 / (120.0 * resolution)]
-        for tick, tempo in zip(ticks.tolist(), mspq.tolist()):
-            if tempo <= 0:
-                raise MidiConversionError(f"{name}: set-tempo event with {tempo} us/quarter at "
-                                          f"tick {tick}")
-            scale = 60.0 / ((6e7 / tempo) * resolution)
+        for tick, mspq in tempos:
+            if mspq <= 0:
+                raise MidiConversionError(
+                    f"{name}: set-tempo event with {mspq} microseconds per quarter at tick {tick}")
+            scale = 60.0 / ((6e7 / mspq) * resolution)
             if tick == 0:
-                scale_ticks, scales = [0], [scale]
+                ticks, scales = [0], [scale]
             elif scale != scales[-1]:
-                scale_ticks.append(tick)
+                ticks.append(tick)
                 scales.append(scale)
-        self.ticks = np.asarray(scale_ticks, dtype=np.int64)
-        self.scales = np.asarray(scales, dtype=np.float64)
-        starts = np.zeros(len(scales))
-        last = 0.0
+        starts = [0.0]
         for k in range(1, len(scales)):
-            last = last + scales[k - 1] * float(scale_ticks[k] - scale_ticks[k - 1])
-            starts[k] = last
-        self.starts = starts
+            starts.append(starts[-1] + scales[k - 1] * float(ticks[k] - ticks[k - 1]))
+        self.ticks, self.scales, self.starts = ticks, scales, starts
+        self._np = None
+
+    def time(self, tick: int) -> float:
+        k = bisect.bisect_right(self.ticks, tick) - 1
+        return self.starts[k] + self.scales[k] * float(tick - self.ticks[k])
 
     def times(self, ticks: np.ndarray) -> np.ndarray:
-        ticks = np.asarray(ticks, dtype=np.int64)
-        if len(self.ticks) == 1:
-            return self.starts[0] + self.scales[0] * ticks.astype(np.float64)
-        k = np.searchsorted(self.ticks, ticks, side="right") - 1
-        return self.starts[k] + self.scales[k] * (ticks - self.ticks[k]).astype(np.float64)
+        if len(self.scales) == 1:
+            return ticks * self.scales[0]  # + start 0.0 changes nothing
+        if self._np is None:
+            self._np = (np.asarray(self.ticks, dtype=np.int64), np.asarray(self.scales),
+                        np.asarray(self.starts))
+        t0, sc, st = self._np
+        ticks = ticks.astype(np.int64)  # symusic gives int32
+        k = np.searchsorted(t0, ticks, side="right") - 1
+        return st[k] + sc[k] * (ticks - t0[k]).astype(np.float64)
 
-    def qpms(self) -> np.ndarray:
-        return 60.0 / (self.scales * self.resolution)
+    def changes(self):
+        """(time, qpm) of every tempo segment, as pretty_midi.get_tempo_changes()."""
+        return [(self.time(t), 60.0 / (s * self.resolution))
+                for t, s in zip(self.ticks, self.scales)]
 
 
 # ----------------------------------------------------------------------------------------
 # Protobuf wire-format encoding of the big repeated fields
 # ----------------------------------------------------------------------------------------
-def _varint2(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Non-minimal 2-byte varints (valid protobuf) for 0 <= v < 16384."""
-    v = values.astype(np.int64)
-    return ((v & 0x7F) | 0x80).astype(np.uint8), (v >> 7).astype(np.uint8)
-
-
 def _varint10(values: np.ndarray) -> np.ndarray:
     """10-byte varints of int32 values (negative ones sign-extended to 64 bits), shape (n, 10)."""
     v = values.astype(np.int64).astype(np.uint64)
-    shifts = np.arange(10, dtype=np.uint64) * np.uint64(7)
-    out = ((v[:, None] >> shifts[None, :]) & np.uint64(0x7F)).astype(np.uint8)
+    out = ((v[:, None] >> _SHIFTS10[None, :]) & np.uint64(0x7F)).astype(np.uint8)
     out[:, :9] |= 0x80
     return out
 
 
-_NOTE_DT = np.dtype([("tag", "u1"), ("len", "u1"),
-                     ("t1", "u1"), ("pitch", "u1"), ("t2", "u1"), ("velocity", "u1"),
-                     ("t3", "u1"), ("start", "<f8"), ("t4", "u1"), ("end", "<f8"),
-                     ("t7", "u1"), ("inst0", "u1"), ("inst1", "u1"),
-                     ("t8", "u1"), ("program", "u1"), ("t9", "u1"), ("drum", "u1")])
-_CC_DT = np.dtype([("tag", "u1"), ("len", "u1"),
-                   ("t1", "u1"), ("time", "<f8"), ("t2", "u1"), ("number", "u1"),
-                   ("t3", "u1"), ("value", "u1"), ("t4", "u1"), ("inst0", "u1"), ("inst1", "u1"),
-                   ("t5", "u1"), ("program", "u1"), ("t6", "u1"), ("drum", "u1")])
-_PB_DT = np.dtype([("tag", "u1"), ("len", "u1"),
-                   ("t1", "u1"), ("time", "<f8"), ("t2", "u1"), ("bend", "u1", (10,)),
-                   ("t3", "u1"), ("inst0", "u1"), ("inst1", "u1"),
-                   ("t4", "u1"), ("program", "u1"), ("t5", "u1"), ("drum", "u1")])
+_SHIFTS10 = np.arange(10, dtype=np.uint64) * np.uint64(7)
+
+# One fixed-width record per repeated-field element: (tag, length, fields...). Varints of
+# `instrument` use a non-minimal 2-byte form (valid protobuf) so every record has the same size.
+_COMMON = [("t_inst", "u1"), ("inst0", "u1"), ("inst1", "u1"),
+           ("t_prog", "u1"), ("program", "u1"), ("t_drum", "u1"), ("drum", "u1")]
+_LAYOUTS = {
+    # kind: (NoteSequence field number, dtype, {tag column: tag byte})
+    "note": (8, np.dtype([("tag", "u1"), ("len", "u1"), ("t1", "u1"), ("pitch", "u1"),
+                          ("t2", "u1"), ("velocity", "u1"), ("t3", "u1"), ("start", "<f8"),
+                          ("t4", "u1"), ("end", "<f8")] + _COMMON),
+             {"t1": 0x08, "t2": 0x10, "t3": 0x19, "t4": 0x21,
+              "t_inst": 0x38, "t_prog": 0x40, "t_drum": 0x48}),
+    "cc": (11, np.dtype([("tag", "u1"), ("len", "u1"), ("t1", "u1"), ("time", "<f8"),
+                         ("t2", "u1"), ("number", "u1"), ("t3", "u1"), ("value", "u1")]
+                        + _COMMON),
+           {"t1": 0x09, "t2": 0x10, "t3": 0x18, "t_inst": 0x20, "t_prog": 0x28, "t_drum": 0x30}),
+    "bend": (10, np.dtype([("tag", "u1"), ("len", "u1"), ("t1", "u1"), ("time", "<f8"),
+                           ("t2", "u1"), ("bend", "u1", (10,))] + _COMMON),
+             {"t1": 0x09, "t2": 0x10, "t_inst": 0x18, "t_prog": 0x20, "t_drum": 0x28}),
+}
+_TEMPLATES: Dict[tuple, np.ndarray] = {}
 
 
-def _fill_tags(arr: np.ndarray, field: int, tags: Dict[str, int]) -> None:
-    arr["tag"] = (field << 3) | 2
-    arr["len"] = arr.dtype.itemsize - 2
-    for key, val in tags.items():
-        arr[key] = val
+def _template(kind: str, instrument: int, program: int, is_drum: int) -> np.ndarray:
+    """1-element record with the tags and the per-instrument fields filled (cached)."""
+    key = (kind, instrument, program, is_drum)
+    tmpl = _TEMPLATES.get(key)
+    if tmpl is None:
+        field, dtype, tags = _LAYOUTS[kind]
+        tmpl = np.zeros(1, dtype=dtype)
+        tmpl["tag"], tmpl["len"] = (field << 3) | 2, dtype.itemsize - 2
+        for col, val in tags.items():
+            tmpl[col] = val
+        tmpl["inst0"], tmpl["inst1"] = (instrument & 0x7F) | 0x80, instrument >> 7
+        tmpl["program"], tmpl["drum"] = program, is_drum
+        if len(_TEMPLATES) > 4096:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = tmpl
+    return tmpl
 
 
-def _encode_notes(cols: Dict[str, np.ndarray]) -> bytes:
-    n = len(cols["pitch"])
-    arr = np.empty(n, dtype=_NOTE_DT)
-    _fill_tags(arr, 8, {"t1": 0x08, "t2": 0x10, "t3": 0x19, "t4": 0x21,
-                        "t7": 0x38, "t8": 0x40, "t9": 0x48})
-    arr["pitch"], arr["velocity"] = cols["pitch"], cols["velocity"]
-    arr["start"], arr["end"] = cols["start"], cols["end"]
-    arr["inst0"], arr["inst1"] = _varint2(cols["instrument"])
-    arr["program"], arr["drum"] = cols["program"], cols["is_drum"]
-    return arr.tobytes()
-
-
-def _encode_ccs(cols: Dict[str, np.ndarray]) -> bytes:
-    arr = np.empty(len(cols["time"]), dtype=_CC_DT)
-    _fill_tags(arr, 11, {"t1": 0x09, "t2": 0x10, "t3": 0x18, "t4": 0x20, "t5": 0x28,
-                         "t6": 0x30})
-    arr["time"], arr["number"], arr["value"] = cols["time"], cols["number"], cols["value"]
-    arr["inst0"], arr["inst1"] = _varint2(cols["instrument"])
-    arr["program"], arr["drum"] = cols["program"], cols["is_drum"]
-    return arr.tobytes()
-
-
-def _encode_bends(cols: Dict[str, np.ndarray]) -> bytes:
-    arr = np.empty(len(cols["time"]), dtype=_PB_DT)
-    _fill_tags(arr, 10, {"t1": 0x09, "t2": 0x10, "t3": 0x18, "t4": 0x20, "t5": 0x28})
-    arr["time"] = cols["time"]
-    arr["bend"] = _varint10(cols["bend"])
-    arr["inst0"], arr["inst1"] = _varint2(cols["instrument"])
-    arr["program"], arr["drum"] = cols["program"], cols["is_drum"]
+def _encode(kind: str, instrument: int, program: int, is_drum: int, **cols) -> bytes:
+    """Serialized repeated-field elements (wire format) for one instrument."""
+    n = len(next(iter(cols.values())))
+    arr = _template(kind, instrument, program, is_drum).repeat(n)
+    for col, values in cols.items():
+        arr[col] = values
     return arr.tobytes()
 
 
 # ----------------------------------------------------------------------------------------
 # Notes: pretty_midi pairing and ordering from symusic's FIFO-paired notes
 # ----------------------------------------------------------------------------------------
-def _pretty_notes(notes: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                         np.ndarray]:
-    """(start_tick, end_tick, pitch, velocity) in pretty_midi's note-off order.
+def _pretty_notes(notes: Dict[str, np.ndarray]) -> Tuple[np.ndarray, ...]:
+    """(start_tick, end_tick, pitch, velocity) paired and ordered as pretty_midi does.
 
     symusic pairs a note-off with the oldest open note of its pitch (FIFO) and lists notes
-    by note-on. When notes of one pitch never overlap the pairing is the same as
-    pretty_midi's, except that zero-length notes vanish in pretty_midi.
+    by note-on. While notes of one pitch never overlap, that pairing equals pretty_midi's,
+    except that pretty_midi drops notes that end on their start tick. Overlaps raise
+    _NeedsFallback. pretty_midi lists notes by note-off event; symusic cannot tell in which
+    order simultaneous note-offs of different pitches came, so such ties are broken by
+    pitch, the order pretty_midi's / note_seq's MIDI writers use (and both datasets have).
     """
-    start = notes["time"].astype(np.int64)
-    dur = notes["duration"].astype(np.int64)
-    pitch = notes["pitch"]
-    vel = notes["velocity"]
-    end = start + dur
+    start, dur, pitch = notes["time"], notes["duration"], notes["pitch"]
+    end = start + dur  # int32 like symusic's own ticks
     if len(start) > 1:
-        order = np.lexsort((start, pitch))  # stable: by pitch, then start, then on-order
-        p, s, e = pitch[order], start[order], end[order]
-        same = p[1:] == p[:-1]
-        overlap = same & (s[1:] < e[:-1])
-        # a zero-length note sharing its start tick with the next same-pitch note
-        zero_tie = same & (s[1:] == s[:-1]) & (e[:-1] == s[:-1])
-        if overlap.any() or zero_tie.any():
+        o = np.argsort(pitch, kind="stable")  # by pitch, then note-on order (= start order)
+        p, s, e = pitch[o], start[o], end[o]
+        next_s = s[1:]
+        bad = (p[1:] == p[:-1]) & ((next_s < e[:-1]) | ((next_s == s[:-1]) & (e[:-1] == next_s)))
+        if bad.any():
             raise _NeedsFallback("overlapping notes of the same pitch")
-    keep = dur > 0
-    if not keep.all():
-        start, end, pitch, vel = start[keep], end[keep], pitch[keep], vel[keep]
-    # pretty_midi lists notes by note-off event; symusic cannot say in which order
-    # simultaneous note-offs of different pitches came, so ties are broken by pitch
-    # (the order pretty_midi's / note_seq's writers and both datasets use).
+    velocity = notes["velocity"]
+    if dur.min() <= 0:
+        if dur.min() < 0:
+            raise _NeedsFallback("negative note duration from symusic")
+        keep = dur > 0
+        start, end, pitch, velocity = start[keep], end[keep], pitch[keep], velocity[keep]
     order = np.lexsort((pitch, end))
-    return start[order], end[order], pitch[order], vel[order]
+    return start[order], end[order], pitch[order], velocity[order]
 
 
 # ----------------------------------------------------------------------------------------
@@ -276,47 +274,42 @@ _KEY_MAJOR_PC = {sf: (sf * 7) % 12 for sf in range(-7, 8)}
 
 def _parse_score(data: bytes, name: str, what: str) -> "symusic.core.ScoreTick":
     try:
-        return symusic.Score.from_midi(data)
+        return symusic.core.ScoreTick.from_midi(data)
     except Exception as exc:  # symusic raises RuntimeError / ValueError with a short text
         raise MidiConversionError(f"{name}: cannot decode {what}: {exc}") from exc
 
 
 def _convert(data: bytes, name: str) -> NoteSequence:
     fmt, division, spans = _split_tracks(data, name)
-    resolution = division
     scores = [_parse_score(_single_track_midi(data, division, span), name, f"track {i}")
               for i, span in enumerate(spans)]
     first = scores[0]
 
-    tempos = first.tempos.numpy()
-    tmap = _TempoMap(tempos["time"], tempos["mspq"], resolution, name)
+    # (symusic lists cost microseconds to iterate even when empty: test len() first)
+    tmap = _TempoMap([(ev.time, ev.mspq) for ev in first.tempos] if len(first.tempos) else [],
+                     division, name)
 
     seq = NoteSequence()
-    seq.ticks_per_quarter = resolution
+    seq.ticks_per_quarter = division
     seq.source_info.parser = NoteSequence.SourceInfo.PRETTY_MIDI
     seq.source_info.encoding_type = NoteSequence.SourceInfo.MIDI
+    for ev in first.time_signatures if len(first.time_signatures) else ():
+        if ev.numerator <= 0:
+            raise MidiConversionError(
+                f"{name}: invalid time signature {ev.numerator}/{ev.denominator}")
+        seq.time_signatures.add(time=tmap.time(ev.time), numerator=ev.numerator,
+                                denominator=ev.denominator)
+    for ev in first.key_signatures if len(first.key_signatures) else ():
+        key, mode = ev.key, ev.tonality
+        if key not in _KEY_MAJOR_PC or mode not in (0, 1):
+            raise MidiConversionError(
+                f"{name}: invalid key signature ({key} sharps/flats, mode {mode})")
+        seq.key_signatures.add(time=tmap.time(ev.time), mode=mode,
+                               key=(_KEY_MAJOR_PC[key] + 9 * mode) % 12)
+    for t, qpm in tmap.changes():
+        seq.tempos.add(time=t, qpm=qpm)
 
-    ts = first.time_signatures.numpy()
-    if len(ts["time"]):
-        for t, num, den in zip(tmap.times(ts["time"]).tolist(), ts["numerator"].tolist(),
-                               ts["denominator"].tolist()):
-            if num <= 0:
-                raise MidiConversionError(f"{name}: invalid time signature {num}/{den}")
-            seq.time_signatures.add(time=t, numerator=num, denominator=den)
-    ks = first.key_signatures.numpy()
-    if len(ks["time"]):
-        for t, key, tonality in zip(tmap.times(ks["time"]).tolist(), ks["key"].tolist(),
-                                    ks["tonality"].tolist()):
-            if key not in _KEY_MAJOR_PC or tonality not in (0, 1):
-                raise MidiConversionError(
-                    f"{name}: invalid key signature (sharps/flats {key}, mode {tonality})")
-            pc = _KEY_MAJOR_PC[key] if tonality == 0 else (_KEY_MAJOR_PC[key] + 9) % 12
-            seq.key_signatures.add(time=t, key=pc, mode=tonality)
-    tempo_times = tmap.times(tmap.ticks)
-    for t, q in zip(tempo_times.tolist(), tmap.qpms().tolist()):
-        seq.tempos.add(time=t, qpm=q)
-
-    note_parts, cc_parts, pb_parts = [], [], []
+    parts: Dict[str, List[bytes]] = {"note": [], "bend": [], "cc": []}
     total_time = 0.0
     instrument = 0
     for score in scores:
@@ -325,36 +318,31 @@ def _convert(data: bytes, name: str) -> NoteSequence:
             notes = track.notes.numpy()
             if len(notes["time"]) == 0:
                 continue
-            start, end, pitch, vel = _pretty_notes(notes)
-            if len(start) == 0:
-                continue
-            groups.append((int(end[0]), track, start, end, pitch, vel))
+            start, end, pitch, velocity = _pretty_notes(notes)
+            if len(start):
+                groups.append((track, start, end, pitch, velocity))
         if len(groups) > 1:
             raise _NeedsFallback("several channels/programs in one MIDI track")
-        for _, track, start, end, pitch, vel in groups:
-            n = len(start)
-            prog, drum = int(track.program), int(track.is_drum)
+        for track, start, end, pitch, velocity in groups:
+            if instrument >= 1 << 14:
+                raise _NeedsFallback("more than 16383 instruments")
+            inst = (instrument, int(track.program), int(track.is_drum))
             if track.name:
                 seq.instrument_infos.add(name=track.name, instrument=instrument)
             ends = tmap.times(end)
-            total_time = max(total_time, float(ends.max()))
-            note_parts.append(_encode_notes({
-                "pitch": pitch, "velocity": vel, "start": tmap.times(start), "end": ends,
-                "instrument": np.full(n, instrument), "program": prog, "is_drum": drum}))
-            ccs = track.controls.numpy()
-            if len(ccs["time"]):
-                cc_parts.append(_encode_ccs({
-                    "time": tmap.times(ccs["time"]), "number": ccs["number"],
-                    "value": ccs["value"], "instrument": np.full(len(ccs["time"]), instrument),
-                    "program": prog, "is_drum": drum}))
-            pbs = track.pitch_bends.numpy()
-            if len(pbs["time"]):
-                pb_parts.append(_encode_bends({
-                    "time": tmap.times(pbs["time"]), "bend": pbs["value"],
-                    "instrument": np.full(len(pbs["time"]), instrument),
-                    "program": prog, "is_drum": drum}))
+            total_time = max(total_time, float(ends[-1]))
+            parts["note"].append(_encode("note", *inst, pitch=pitch, velocity=velocity,
+                                         start=tmap.times(start), end=ends))
+            if len(track.controls):
+                ccs = track.controls.numpy()
+                parts["cc"].append(_encode("cc", *inst, time=tmap.times(ccs["time"]),
+                                           number=ccs["number"], value=ccs["value"]))
+            if len(track.pitch_bends):
+                bends = track.pitch_bends.numpy()
+                parts["bend"].append(_encode("bend", *inst, time=tmap.times(bends["time"]),
+                                             bend=_varint10(bends["value"])))
             instrument += 1
-    seq.MergeFromString(b"".join(note_parts) + b"".join(pb_parts) + b"".join(cc_parts))
+    seq.MergeFromString(b"".join(parts["note"] + parts["bend"] + parts["cc"]))
     seq.total_time = total_time
     return seq
 
