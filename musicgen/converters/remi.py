@@ -208,12 +208,13 @@ class RemiConverter(token_utils.TokenLMConverter):
         if not self._use_chords:
             return {}
         spans = [(pitch, start, end) for start, pitch, end, _ in notes]
+        num_segments = -(-total_steps // self._chord_steps)
+        profiles = remi_chords.segment_profiles(spans, 0, self._chord_steps, num_segments)
         out, previous = {}, object()
-        for start in range(0, total_steps, self._chord_steps):
-            name = remi_chords.chord_name(remi_chords.match_chord(
-                remi_chords.pitch_class_weights(spans, start, start + self._chord_steps)))
+        for k, profile in enumerate(profiles):
+            name = remi_chords.chord_name(remi_chords.match_chord(profile))
             if name != previous:
-                out[start] = name
+                out[k * self._chord_steps] = name
             previous = name
         return out
 

@@ -39,7 +39,8 @@ Chord = Optional[Tuple[int, str]]  # (root pitch class, quality) or None for N.C
 
 _TEMPLATES = [(root, quality, np.isin(np.arange(12), [(root + i) % 12 for i in intervals]))
               for quality, intervals in QUALITIES.items() for root in range(12)]
-
+_MASKS = np.array([mask for _, _, mask in _TEMPLATES])          # (60, 12) bool
+_ROOTS = np.array([root for root, _, _ in _TEMPLATES])
 
 def chord_names() -> list:
     """All chord token names in vocabulary order: C:maj, C#:maj, ..., B:dom7, N.C."""
@@ -62,16 +63,29 @@ def chord_symbol(chord: Chord) -> str:
     return NO_CHORD if chord is None else PITCH_CLASS_NAMES[chord[0]] + SYMBOL_SUFFIX[chord[1]]
 
 
+def segment_profiles(notes: Iterable[Tuple[int, int, int]], start: int, segment_steps: int,
+                     num_segments: int) -> list:
+    """`pitch_class_weights` of consecutive segments [start + k*segment_steps, ...) at once.
+
+    Runs in time proportional to the notes (each note only visits the segments it overlaps).
+    """
+    weights = np.zeros((num_segments, 12))
+    bass = [None] * num_segments
+    end = start + segment_steps * num_segments
+    for pitch, note_start, note_end in notes:
+        lo, hi = max(note_start, start), min(note_end, end)
+        if hi <= lo:
+            continue
+        for k in range((lo - start) // segment_steps, (hi - 1 - start) // segment_steps + 1):
+            seg_start = start + k * segment_steps
+            weights[k, pitch % 12] += min(hi, seg_start + segment_steps) - max(lo, seg_start)
+            bass[k] = pitch if bass[k] is None or pitch < bass[k] else bass[k]
+    return [(weights[k], None if bass[k] is None else bass[k] % 12) for k in range(num_segments)]
+
+
 def pitch_class_weights(notes: Iterable[Tuple[int, int, int]], start: int, end: int):
     """(weights[12], bass pitch class or None) of notes (pitch, start, end) sounding in [start, end)."""
-    weights = np.zeros(12)
-    bass = None
-    for pitch, note_start, note_end in notes:
-        overlap = min(note_end, end) - max(note_start, start)
-        if overlap > 0:
-            weights[pitch % 12] += overlap
-            bass = pitch if bass is None or pitch < bass else bass
-    return weights, None if bass is None else bass % 12
+    return segment_profiles(notes, start, end - start, 1)[0]
 
 
 def match_chord(profile, min_score: float = DEFAULT_MIN_SCORE) -> Chord:
@@ -81,11 +95,11 @@ def match_chord(profile, min_score: float = DEFAULT_MIN_SCORE) -> Chord:
     if total <= 0:
         return None
     w = np.asarray(weights, dtype=np.float64) / total
-    sounding = w > 0
-    best, best_key = None, None
-    for order, (root, quality, mask) in enumerate(_TEMPLATES):
-        score = w[mask].sum() - w[~mask].sum() - MISSING_PENALTY * np.sum(mask & ~sounding)
-        key = (round(score, 9), root == bass, -order)
-        if best_key is None or key > best_key:
-            best, best_key = (root, quality), key
-    return best if best_key[0] >= min_score else None
+    inside = _MASKS @ w
+    missing = np.sum(_MASKS & ~(w > 0), axis=1)
+    scores = np.round(2 * inside - 1 - MISSING_PENALTY * missing, 9)
+    # Highest score, then root == bass, then template order.
+    best = np.lexsort((np.arange(len(_TEMPLATES)), ~(_ROOTS == bass), -scores))[0]
+    if scores[best] < min_score:
+        return None
+    return int(_ROOTS[best]), _TEMPLATES[best][1]
