@@ -247,3 +247,20 @@ def test_augmentation_only_in_train_mode():
     # Stretching by 0.95..1.05 changes the tempo: 120 / f -> 114..126 qpm.
     assert len(shifts) >= 3 and len(tempos) >= 3
     assert tempos <= {f"TempoValue_{round(120 / f) - 90}" for f in (0.95, 0.975, 1.0, 1.025, 1.05)}
+
+
+def test_segment_profiles_equal_per_segment_weights():
+    notes = [(60, 0, 20), (64, 3, 9), (67, 8, 17), (71, 15, 16), (48, 30, 31)]
+    profiles = remi_chords.segment_profiles(notes, 0, 8, 4)
+    for k, (weights, bass) in enumerate(profiles):
+        ref_weights, ref_bass = remi_chords.pitch_class_weights(notes, 8 * k, 8 * k + 8)
+        assert weights.tolist() == ref_weights.tolist() and bass == ref_bass
+    assert profiles[0][0][0] == 8 and profiles[0][0][4] == 5 and profiles[1][0][7] == 8
+    assert profiles[3][1] == 0 and profiles[3][0].sum() == 1  # only the C3 in 24..31
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="min_pitch"):
+        RemiConverter(min_pitch=100, max_pitch=20)
+    with pytest.raises(ValueError, match="max_tokens"):
+        RemiConverter(max_tokens=4)

@@ -74,8 +74,7 @@ class PerformanceConverter(token_utils.TokenLMConverter):
                  transpose_amounts: Sequence[int] = token_utils.DEFAULT_TRANSPOSE_AMOUNTS,
                  max_tensors_per_notesequence: Optional[int] = None,
                  max_note_duration: Optional[float] = None):
-        if not performance_lib.MIN_MIDI_PITCH <= min_pitch <= max_pitch <= performance_lib.MAX_MIDI_PITCH:
-            raise ValueError(f"need 0 <= min_pitch <= max_pitch <= 127, got {min_pitch}, {max_pitch}")
+        token_utils.check_pitch_range(min_pitch, max_pitch)
         if max_events is not None and max_events < 1:
             raise ValueError(f"max_events must be positive or None, got {max_events}")
         self._encoding = performance_encoder_decoder.PerformanceOneHotEncoding(

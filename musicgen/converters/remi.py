@@ -146,8 +146,7 @@ class RemiConverter(token_utils.TokenLMConverter):
                  transpose_amounts: Sequence[int] = token_utils.DEFAULT_TRANSPOSE_AMOUNTS,
                  max_tensors_per_notesequence: Optional[int] = None,
                  presplit_on_time_changes: bool = True):
-        if not 0 <= min_pitch <= max_pitch <= 127:
-            raise ValueError(f"need 0 <= min_pitch <= max_pitch <= 127, got {min_pitch}, {max_pitch}")
+        token_utils.check_pitch_range(min_pitch, max_pitch)
         if max_tokens is not None and max_tokens < 8:
             raise ValueError(f"max_tokens must be at least 8 (one bar with a note), got {max_tokens}")
         self._vocab = RemiVocabulary.build(positions_per_bar, num_velocity_bins,

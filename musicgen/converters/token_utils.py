@@ -25,6 +25,11 @@ DEFAULT_STRETCH_FACTORS = (0.95, 0.975, 1.0, 1.025, 1.05)
 DEFAULT_TRANSPOSE_AMOUNTS = tuple(range(-3, 4))
 
 
+def check_pitch_range(min_pitch: int, max_pitch: int) -> None:
+    if not 0 <= min_pitch <= max_pitch <= 127:
+        raise ValueError(f"need 0 <= min_pitch <= max_pitch <= 127, got {min_pitch}, {max_pitch}")
+
+
 def prepare_sequence(note_sequence: music_pb2.NoteSequence, min_pitch: int, max_pitch: int,
                      apply_sustain: bool = True) -> music_pb2.NoteSequence:
     """Copy of `note_sequence` with sustain applied, control changes, drums and notes
