@@ -264,3 +264,15 @@ def test_bad_arguments_are_rejected():
         RemiConverter(min_pitch=100, max_pitch=20)
     with pytest.raises(ValueError, match="max_tokens"):
         RemiConverter(max_tokens=4)
+
+
+def test_time_signatures_are_ignored_and_tempo_changes_need_presplit():
+    ns = make_ns([(60, 80, 0.0, 1.0), (62, 80, 2.5, 3.0)])
+    ns.time_signatures.add(time=0.0, numerator=3, denominator=4)
+    ns.time_signatures.add(time=1.5, numerator=7, denominator=8)
+    conv = RemiConverter(presplit_on_time_changes=False)
+    (tokens,) = tokens_of(conv, ns)
+    assert tokens.count("Bar") == 2 and "Position_4" in tokens  # 2.5 s = bar 1, step 4
+    ns.tempos.add(time=2.0, qpm=90.0)
+    with pytest.raises(ValueError, match="one tempo per piece"):
+        conv.to_tensors(ns)

@@ -174,10 +174,18 @@ class RemiConverter(token_utils.TokenLMConverter):
     def bar_tokens(self, note_sequence: music_pb2.NoteSequence):
         """(qpm, per-bar token lists) of a prepared sequence with at most one tempo.
 
-        Each bar's list starts with `Bar`; tempo tokens are added by `windows`.
+        Each bar's list starts with `Bar`; tempo tokens are added by `windows`. Time
+        signatures are ignored (every bar is 16 sixteenths), so they cannot fail quantization.
         """
-        quantized = sequences_lib.quantize_note_sequence(note_sequence, self._steps_per_quarter)
-        qpm = quantized.tempos[0].qpm if quantized.tempos else constants.DEFAULT_QUARTERS_PER_MINUTE
+        tempos = {t.qpm for t in note_sequence.tempos}
+        if len(tempos) > 1:
+            raise ValueError(f"RemiConverter needs one tempo per piece, got {sorted(tempos)} qpm: "
+                             "keep presplit_on_time_changes=True")
+        qpm = tempos.pop() if tempos else constants.DEFAULT_QUARTERS_PER_MINUTE
+        timing = music_pb2.NoteSequence(ticks_per_quarter=note_sequence.ticks_per_quarter)
+        timing.tempos.add(qpm=qpm)
+        timing.notes.extend(note_sequence.notes)
+        quantized = sequences_lib.quantize_note_sequence(timing, self._steps_per_quarter)
         notes = sorted((n.quantized_start_step, n.pitch, n.quantized_end_step, n.velocity)
                        for n in quantized.notes)
         if not notes:
