@@ -6,6 +6,8 @@
 import numpy as np
 from note_seq.protobuf import music_pb2
 
+from musicgen.converters.trio import extract_instrument as filter_instrument  # noqa: F401
+
 
 def onehot(labels, depth, dtype=bool):
     labels = np.asarray(labels, dtype=np.int64)

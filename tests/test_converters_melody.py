@@ -1,5 +1,6 @@
 """OneHotMelodyConverter: the cases of Magenta's data_test.py OneHotMelodyConverterTest (same input
-sequence, same expected labels), plus round trips and the 4/4, polyphony, program and mutation rules.
+sequence, same expected labels), plus round trips and the 4/4, polyphony, program and mutation
+rules.
 
 Labels are melody events + 2: 0 = no event, 1 = note-off, 2 + pitch - 21 = note-on.
 """
@@ -9,7 +10,8 @@ import pytest
 from note_seq import testing_lib
 
 from converters_testlib import (argmax_all, assert_array_sets_equal, expected_sequence,
-                                labels_to_inputs, new_sequence, notes_of, reencode_window)
+                                filter_instrument, labels_to_inputs, new_sequence, notes_of,
+                                reencode_window)
 from musicgen.converters.melody import MEL_PROGRAMS, OneHotMelodyConverter
 
 NO_EVENT, NOTE_OFF = note_seq.MELODY_NO_EVENT, note_seq.MELODY_NOTE_OFF
@@ -139,17 +141,9 @@ def test_is_training():
     assert len(conv.to_tensors(seq).inputs) == 5
 
 
-def _only_instrument(seq, instrument):
-    out = note_seq.NoteSequence()
-    out.CopyFrom(seq)
-    del out.notes[:]
-    out.notes.extend(n for n in seq.notes if n.instrument == instrument)
-    return out
-
-
 def test_to_note_sequence():
     conv, seq = convert(slice_bars=4, max_tensors_per_notesequence=1)
-    tensors = conv.to_tensors(_only_instrument(seq, 0))
+    tensors = conv.to_tensors(filter_instrument(seq, 0))
     sequences = conv.from_tensors(tensors.outputs)
     assert len(sequences) == 1
     want = expected_sequence([(32, 80, 1.0, 2.0), (33, 80, 3.0, 5.5), (34, 80, 5.5, 6.5)])
@@ -158,7 +152,7 @@ def test_to_note_sequence():
 
 def test_to_note_sequence_chord_conditioned():
     conv, seq = convert(slice_bars=4, max_tensors_per_notesequence=1, chord_encoding=CHORDS)
-    tensors = conv.to_tensors(_only_instrument(seq, 0))
+    tensors = conv.to_tensors(filter_instrument(seq, 0))
     sequences = conv.from_tensors(tensors.outputs, tensors.controls)
     want = expected_sequence([(32, 80, 1.0, 2.0), (33, 80, 3.0, 5.5), (34, 80, 5.5, 6.5)])
     testing_lib.add_chords_to_sequence(want, [('N.C.', 0), ('F', 1), ('C', 4)])

@@ -1,12 +1,14 @@
-"""TrioConverter: the cases of Magenta's data_test.py TrioConverterTest (same sequence, same expected
-sliced labels / chords / keys, same decoded NoteSequences), plus round trips and edge rules.
+"""TrioConverter: the cases of Magenta's data_test.py TrioConverterTest (same sequence, same
+expected sliced labels / chords / keys, same decoded NoteSequences), plus round trips and edge
+rules.
 """
 import note_seq
 import numpy as np
 import pytest
 from note_seq import testing_lib
 
-from converters_testlib import assert_array_sets_equal, new_sequence, notes_of, onehot
+from converters_testlib import (assert_array_sets_equal, filter_instrument, new_sequence,
+                                notes_of, onehot)
 from musicgen.converters.drums import DrumsConverter
 from musicgen.converters.melody import OneHotMelodyConverter
 from musicgen.converters.trio import TrioConverter
@@ -109,14 +111,6 @@ def test_to_note_sequence(use_chords, use_key):
     assert [(k.time, k.key) for k in seq.key_signatures] == ([(0.0, 0)] if use_key else [])
 
 
-def _part(ns, instrument):
-    out = note_seq.NoteSequence()
-    out.CopyFrom(ns)
-    del out.notes[:]
-    out.notes.extend(n for n in ns.notes if n.instrument == instrument)
-    return out
-
-
 def test_round_trip_is_exact():
     """Each decoded part re-encodes (whole, padded to the window) to the window's part."""
     conv = TrioConverter(steps_per_quarter=1, gap_bars=1, slice_bars=2,
@@ -131,7 +125,7 @@ def test_round_trip_is_exact():
         parts = np.split(window, [90, 180], axis=-1)
         for part, instrument, part_conv in [(parts[0], 0, melody), (parts[1], 1, melody),
                                             (parts[2], 9, drums)]:
-            again = part_conv.to_tensors(_part(ns, instrument))
+            again = part_conv.to_tensors(filter_instrument(ns, instrument))
             if len(again):
                 np.testing.assert_array_equal(again.outputs[0], part)
                 checked += 1

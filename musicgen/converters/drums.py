@@ -4,8 +4,8 @@ Drum pitches are grouped into classes (default: note_seq's 9 reduced classes kic
 hi-hat, open hi-hat, low / mid / high tom, crash, ride). Each step is either
 
 * one-hot over the 2**num_classes subsets of classes (bit i = class i; 512 ways by default), or
-* a "roll": one multi-hot bit per class (`roll_output`), and for `roll_input` one extra final bit set
-  on silent steps (after the optional end-token bit).
+* a "roll": one multi-hot bit per class (`roll_output`), and for `roll_input` one extra final
+  bit set on silent steps (after the optional end-token bit).
 
 Decoding maps every class to its first ("exemplar") pitch: 36 38 42 46 45 48 50 49 51 by default.
 
@@ -107,7 +107,8 @@ class DrumsConverter(BaseNoteSequenceConverter):
         labels = [self._oh_encoder_decoder.encode_event(e) for e in events]
         if self.end_token is not None:
             labels.append(self._oh_encoder_decoder.num_classes)
-        return np_onehot(labels, self._oh_encoder_decoder.num_classes + (self.end_token is not None))
+        depth = self._oh_encoder_decoder.num_classes + (self.end_token is not None)
+        return np_onehot(labels, depth)
 
     def _mapped_quantized(self, note_sequence):
         """Quantized copy keeping only drum notes of known pitches, pitch replaced by class."""

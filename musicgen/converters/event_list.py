@@ -1,16 +1,18 @@
 """Shared machinery of the event-list converters (melody, drums, trio).
 
-A port of the parts of Magenta's `music_vae/data.py` and `magenta/pipelines/{melody,drum}_pipelines.py`
-that the one-hot melody / drums / trio converters share, on top of note_seq:
+A port of the parts of Magenta's `music_vae/data.py` and
+`magenta/pipelines/{melody,drum}_pipelines.py` that the one-hot melody / drums / trio converters
+share, on top of note_seq:
 
-* `quantize_or_none`: quantize, returning None where Magenta returns no tensors (bad or non-4/4-sized
-  bars, negative times);
-* `extract_melodies` / `extract_drum_tracks`: Magenta's extractors (note_seq's `Melody` and `DrumTrack`
-  do the per-track work; these loop over gaps and tracks, filter and truncate);
-* `pad_and_slice`: optional padding to the sequence's total time, then windows of `slice_steps` with a
-  hop of one bar;
-* `dedupe`: Magenta keeps `list(set(windows))`, so which windows survive `max_tensors_per_notesequence`
-  in eval mode follows Python's set order; we build the same tuples in the same order to match it;
+* `quantize_or_none`: quantize, returning None where Magenta returns no tensors (bad or
+  non-4/4-sized bars, negative times);
+* `extract_melodies` / `extract_drum_tracks`: Magenta's extractors (note_seq's `Melody` and
+  `DrumTrack` do the per-track work; these loop over gaps and tracks, filter and truncate);
+* `pad_and_slice`: optional padding to the sequence's total time, then windows of `slice_steps`
+  with a hop of one bar;
+* `dedupe`: Magenta keeps `list(set(windows))`, so which windows survive
+  `max_tensors_per_notesequence` in eval mode follows Python's set order; we build the same tuples
+  in the same order to match it;
 * `LegacyEventListOneHotConverter`: Magenta's parent of the melody converter (one-hot in = out,
   optional chord / key controls, optional end token).
 """
@@ -53,13 +55,19 @@ def _steps_per_bar(quantized_sequence) -> int:
     return int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized_sequence))
 
 
-def _truncate(track, max_steps_truncate: Optional[int], pad_end: bool) -> None:
-    """Cut a too-long Melody / DrumTrack; with pad_end, to the last whole bar below the limit."""
+def _length_ok(track, min_bars, max_steps_discard, max_steps_truncate, pad_end) -> bool:
+    """Magenta's length rules: drop if shorter than `min_bars` or longer than `max_steps_discard`;
+    cut if longer than `max_steps_truncate` (with pad_end, to the last whole bar below it)."""
+    if len(track) < track.steps_per_bar * min_bars:
+        return False
+    if max_steps_discard is not None and len(track) > max_steps_discard:
+        return False
     if max_steps_truncate is not None and len(track) > max_steps_truncate:
         length = max_steps_truncate
         if pad_end:
             length -= max_steps_truncate % track.steps_per_bar
         track.set_length(length)
+    return True
 
 
 def extract_melodies(quantized_sequence, search_start_step=0, min_bars=7, max_steps_truncate=None,
@@ -70,7 +78,8 @@ def extract_melodies(quantized_sequence, search_start_step=0, min_bars=7, max_st
     A melody starts at the bar of its first note and ends after `gap_bars` bars of silence; with
     `ignore_polyphonic_notes` the highest of notes starting together wins, otherwise polyphonic
     tracks are skipped. Melodies shorter than `min_bars` or with fewer than `min_unique_pitches`
-    pitch classes are dropped, longer than `max_steps_discard` dropped, than `max_steps_truncate` cut.
+    pitch classes are dropped, longer than `max_steps_discard` dropped, longer than
+    `max_steps_truncate` cut.
     """
     sequences_lib.assert_is_relative_quantized_sequence(quantized_sequence)
     melodies = []
@@ -91,11 +100,8 @@ def extract_melodies(quantized_sequence, search_start_step=0, min_bars=7, max_st
             start = melody.end_step + (search_start_step - melody.end_step) % steps_per_bar
             if not melody:
                 break
-            if len(melody) < melody.steps_per_bar * min_bars:
+            if not _length_ok(melody, min_bars, max_steps_discard, max_steps_truncate, pad_end):
                 continue
-            if max_steps_discard is not None and len(melody) > max_steps_discard:
-                continue
-            _truncate(melody, max_steps_truncate, pad_end)
             if np.count_nonzero(melody.get_note_histogram()) < min_unique_pitches:
                 continue
             melodies.append(melody)
@@ -105,7 +111,7 @@ def extract_melodies(quantized_sequence, search_start_step=0, min_bars=7, max_st
 def extract_drum_tracks(quantized_sequence, search_start_step=0, min_bars=7,
                         max_steps_truncate=None, max_steps_discard=None, gap_bars=1.0,
                         pad_end=False, ignore_is_drum=False) -> list:
-    """Drum tracks split on gaps of `gap_bars` empty bars (Magenta's drum_pipelines.extract_drum_tracks).
+    """Drum tracks split on gaps of `gap_bars` empty bars (Magenta's extract_drum_tracks).
 
     All drum instruments merge into one track; length filters as in `extract_melodies`.
     """
@@ -119,12 +125,8 @@ def extract_drum_tracks(quantized_sequence, search_start_step=0, min_bars=7,
         search_start_step = track.end_step + (search_start_step - track.end_step) % steps_per_bar
         if not track:
             break
-        if len(track) < track.steps_per_bar * min_bars:
-            continue
-        if max_steps_discard is not None and len(track) > max_steps_discard:
-            continue
-        _truncate(track, max_steps_truncate, pad_end)
-        drum_tracks.append(track)
+        if _length_ok(track, min_bars, max_steps_discard, max_steps_truncate, pad_end):
+            drum_tracks.append(track)
     return drum_tracks
 
 
@@ -167,8 +169,9 @@ def cut_at_end_token(labels: np.ndarray, end_token: Optional[int]) -> np.ndarray
 class LegacyEventListOneHotConverter(BaseNoteSequenceConverter):
     """One-hot event-list converter on a note_seq OneHotEncoding (Magenta's class of that name).
 
-    Quantizes, extracts event lists with `event_extractor_fn`, optionally pads / slices (hop one bar),
-    de-duplicates, and one-hot encodes each window with `legacy_encoder_decoder` (inputs == outputs).
+    Quantizes, extracts event lists with `event_extractor_fn`, optionally pads / slices (hop one
+    bar), de-duplicates, and one-hot encodes each window with `legacy_encoder_decoder`
+    (inputs == outputs).
 
     Args:
       event_list_fn: returns a new empty event sequence (for decoding).

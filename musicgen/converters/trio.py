@@ -39,7 +39,7 @@ class InstrumentType:
     INVALID = 4
 
 
-def _extract_instrument(note_sequence, instrument: int):
+def extract_instrument(note_sequence, instrument: int):
     """Copy of `note_sequence` holding only the notes of `instrument`."""
     extracted = music_pb2.NoteSequence()
     extracted.CopyFrom(note_sequence)
@@ -148,7 +148,7 @@ class TrioConverter(BaseNoteSequenceConverter):
         """Whole-sequence tensors per instrument (coverage cleared where none) and controls."""
         encoded, controls = {}, None
         for i in by_type[InstrumentType.MEL] + by_type[InstrumentType.BASS]:
-            tensors = self._melody_converter.to_tensors(_extract_instrument(note_sequence, i))
+            tensors = self._melody_converter.to_tensors(extract_instrument(note_sequence, i))
             if tensors.outputs:
                 encoded[i] = tensors.outputs[0]
                 if controls is None:
@@ -158,7 +158,7 @@ class TrioConverter(BaseNoteSequenceConverter):
             else:
                 coverage[:, i] = False
         for i in by_type[InstrumentType.DRUMS]:
-            tensors = self._drums_converter.to_tensors(_extract_instrument(note_sequence, i))
+            tensors = self._drums_converter.to_tensors(extract_instrument(note_sequence, i))
             if tensors.outputs:
                 encoded[i] = tensors.outputs[0]
             else:
