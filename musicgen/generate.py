@@ -21,35 +21,48 @@ import time
 from absl import app, flags
 
 from musicgen import checkpoints
+from musicgen.trained_model import DEFAULT_CONFIG  # the bundled model (musicgen/pretrained/)
 
-FLAGS = flags.FLAGS
 MODES = ("sample", "interpolate", "reconstruct")
 
-flags.DEFINE_string("config", None, "Config name (default: the one stored beside the checkpoint; "
-                    "with no checkpoint either: the bundled groovae_4bar).")
-flags.DEFINE_string("hparams", None, "Hparams overrides 'a=1,b=2' (default: stored ones).")
-flags.DEFINE_string("run_dir", None, "Training run directory: its latest checkpoint is loaded.")
-flags.DEFINE_string("checkpoint_file", None, "A checkpoint prefix or .weights.h5 file.")
-flags.DEFINE_enum("mode", "sample", MODES, "What to generate.")
-flags.DEFINE_integer("num_outputs", 5, "Samples (sample mode) or interpolation steps including "
-                     "both ends (interpolate mode).", lower_bound=1)
-flags.DEFINE_float("temperature", 0.5, "Decoder sampling temperature.", lower_bound=0.0)
-flags.DEFINE_string("output_dir", None, "Where MIDI files go (default: ./generated).")
-flags.DEFINE_string("input_midi_1", None, "Start MIDI (interpolate) or the MIDI to reconstruct.")
-flags.DEFINE_string("input_midi_2", None, "End MIDI file (interpolate).")
-flags.DEFINE_integer("seed", None, "Random seed (default: from the clock; printed).")
-flags.DEFINE_integer("max_batch_size", 8, "Most sequences per model call.", lower_bound=1)
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> flags.FlagValues:
+    """Define the CLI's flags on `fv` (called by main only, so importing this module defines none)."""
+    flags.DEFINE_string("config", None, "Config name (default: the one stored beside the "
+                        "checkpoint; with no checkpoint: the bundled groovae_4bar).", flag_values=fv)
+    flags.DEFINE_string("hparams", None, "Hparams overrides 'a=1,b=2' (default: stored ones).",
+                        flag_values=fv)
+    flags.DEFINE_string("run_dir", None, "Training run directory: its latest checkpoint is loaded.",
+                        flag_values=fv)
+    flags.DEFINE_string("checkpoint_file", None, "A checkpoint prefix or .weights.h5 file.",
+                        flag_values=fv)
+    flags.DEFINE_enum("mode", "sample", MODES, "What to generate.", flag_values=fv)
+    flags.DEFINE_integer("num_outputs", 5, "Samples (sample mode) or interpolation steps "
+                         "including both ends (interpolate mode).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_float("temperature", 0.5, "Decoder sampling temperature (0: greedy).",
+                       lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "Where MIDI files go (default: ./generated).",
+                        flag_values=fv)
+    flags.DEFINE_string("input_midi_1", None, "Start MIDI (interpolate) or the MIDI to reconstruct.",
+                        flag_values=fv)
+    flags.DEFINE_string("input_midi_2", None, "End MIDI file (interpolate).", flag_values=fv)
+    flags.DEFINE_integer("seed", None, "Random seed (default: from the clock; printed).",
+                         flag_values=fv)
+    flags.DEFINE_integer("max_batch_size", 8, "Most sequences per model call.", lower_bound=1,
+                         flag_values=fv)
+    return fv
 
 
 class FlagError(ValueError):
     """A flag value that cannot be used; the message names the flag."""
 
 
-def _read_midi(flag_name: str, path: str):
+def read_midi_flag(fv, flag_name: str):
     """Parse the MIDI file given by `--flag_name`, or raise FlagError naming the flag."""
     from musicgen import midi_io
+    path = getattr(fv, flag_name)
     if not path:
-        raise FlagError(f"--{flag_name} is required in --mode={FLAGS.mode}")
+        raise FlagError(f"--{flag_name} is required in --mode={fv.mode}")
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         raise FlagError(f"--{flag_name}: file not found: {path}")
@@ -61,20 +74,20 @@ def _read_midi(flag_name: str, path: str):
     return ns
 
 
-def checkpoint_flag() -> str | None:
+def checkpoint_flag(fv) -> str | None:
     """The checkpoint to load (None: the bundled model); checks --run_dir / --checkpoint_file."""
-    if FLAGS.run_dir and FLAGS.checkpoint_file:
+    if fv.run_dir and fv.checkpoint_file:
         raise FlagError("--run_dir and --checkpoint_file are exclusive: pass only one")
     for name in ("run_dir", "checkpoint_file"):
-        value = getattr(FLAGS, name)
+        value = getattr(fv, name)
         if value:
             try:
                 return checkpoints.resolve_checkpoint_path(os.path.expanduser(value))
             except FileNotFoundError as err:
                 raise FlagError(f"--{name}: {err}") from err
-    if FLAGS.config and FLAGS.config != "groovae_4bar":
-        raise FlagError(f"--config={FLAGS.config} needs --run_dir or --checkpoint_file "
-                        "(only groovae_4bar is bundled)")
+    if fv.config and fv.config != DEFAULT_CONFIG:
+        raise FlagError(f"--config={fv.config} needs --run_dir or --checkpoint_file "
+                        f"(only {DEFAULT_CONFIG} is bundled)")
     return None
 
 
@@ -84,17 +97,19 @@ def output_paths(output_dir: str, config_name: str, mode: str, n: int, stamp: st
             for i in range(n)]
 
 
-def load_model(checkpoint, seed: int, batch_size: int):
-    """TrainedModel for the flags; an unknown --config becomes a FlagError."""
+def load_model(fv, checkpoint, seed: int, batch_size: int):
+    """TrainedModel for the flags; an unknown --config / --hparams becomes a FlagError."""
     from musicgen.trained_model import TrainedModel
     try:
         if checkpoint is None:
             return TrainedModel.default(batch_size=batch_size, seed=seed)
-        return TrainedModel(FLAGS.config, checkpoint, batch_size=batch_size,
-                            hparams=FLAGS.hparams, seed=seed)
+        return TrainedModel(fv.config, checkpoint, batch_size=batch_size, hparams=fv.hparams,
+                            seed=seed)
     except ValueError as err:
-        if "unknown config" in str(err) or "no config name" in str(err):
-            raise FlagError(f"--config: {err}") from err
+        for flag, words in (("config", ("unknown config", "no config name")),
+                            ("hparams", ("hparam",))):
+            if any(w in str(err) for w in words):
+                raise FlagError(f"--{flag}: {err}") from err
         raise
 
 
@@ -108,38 +123,37 @@ def check_windows(tm, inputs: list) -> None:
             raise FlagError(f"--input_midi_{i}: {err}") from err
 
 
-def generate(tm, inputs: list) -> list:
+def generate(fv, tm, inputs: list) -> list:
     """NoteSequences for the flags' mode."""
-    if FLAGS.mode == "sample":
-        return tm.sample(FLAGS.num_outputs, temperature=FLAGS.temperature)
-    if FLAGS.mode == "interpolate":
-        return tm.interpolate(inputs[0], inputs[1], FLAGS.num_outputs,
-                              temperature=FLAGS.temperature, assert_same_length=False,
-                              first_window=True)
-    return [tm.reconstruct(inputs[0], temperature=FLAGS.temperature, first_window=True)]
+    if fv.mode == "sample":
+        return tm.sample(fv.num_outputs, temperature=fv.temperature)
+    if fv.mode == "interpolate":
+        return tm.interpolate(inputs[0], inputs[1], fv.num_outputs, temperature=fv.temperature,
+                              assert_same_length=False, first_window=True)
+    return [tm.reconstruct(inputs[0], temperature=fv.temperature, first_window=True)]
 
 
-def run() -> list:
+def run(fv=flags.FLAGS) -> list:
     """Check the flags, load the model, write the MIDI files; returns their paths."""
-    checkpoint = checkpoint_flag()
+    checkpoint = checkpoint_flag(fv)
     inputs = []
-    if FLAGS.mode in ("interpolate", "reconstruct"):
-        inputs.append(_read_midi("input_midi_1", FLAGS.input_midi_1))
-    if FLAGS.mode == "interpolate":
-        inputs.append(_read_midi("input_midi_2", FLAGS.input_midi_2))
-    output_dir = os.path.abspath(os.path.expanduser(FLAGS.output_dir or "generated"))
-    seed = FLAGS.seed if FLAGS.seed is not None else time.time_ns() % (2 ** 31)
+    if fv.mode in ("interpolate", "reconstruct"):
+        inputs.append(read_midi_flag(fv, "input_midi_1"))
+    if fv.mode == "interpolate":
+        inputs.append(read_midi_flag(fv, "input_midi_2"))
+    output_dir = os.path.abspath(os.path.expanduser(fv.output_dir or "generated"))
+    seed = fv.seed if fv.seed is not None else time.time_ns() % (2 ** 31)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
 
-    n = FLAGS.num_outputs if FLAGS.mode != "reconstruct" else 1
-    tm = load_model(checkpoint, seed, min(FLAGS.max_batch_size, n))
+    n = fv.num_outputs if fv.mode != "reconstruct" else 1
+    tm = load_model(fv, checkpoint, seed, min(fv.max_batch_size, n))
     check_windows(tm, inputs)
-    sequences = generate(tm, inputs)
+    sequences = generate(fv, tm, inputs)
 
     from musicgen import midi_io
     os.makedirs(output_dir, exist_ok=True)
-    config_name = tm.config_name or FLAGS.config or "model"
-    paths = output_paths(output_dir, config_name, FLAGS.mode, len(sequences), stamp)
+    paths = output_paths(output_dir, tm.config_name or fv.config or "model", fv.mode,
+                         len(sequences), stamp)
     for ns, path in zip(sequences, paths):
         midi_io.note_sequence_to_midi_file(ns, path)
     print(f"seed: {seed}")
@@ -153,10 +167,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        run()
+        run(flags.FLAGS)
     except FlagError as err:
         sys.exit(f"musicgen.generate: error: {err}")
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

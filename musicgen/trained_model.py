@@ -115,17 +115,20 @@ class TrainedModel:
 
     @staticmethod
     def _load(config, checkpoint_path, hparams):
-        """(config name, config, model) with the checkpoint's weights loaded."""
+        """(config name, config, model) with the checkpoint's weights loaded.
+
+        The model is built with build=False: MusicVAE creates its variables in __init__, so the
+        dummy forward pass of checkpoints.build_variables (seconds on CPU) is not needed.
+        """
         prefix = checkpoints.resolve_checkpoint_path(checkpoint_path)
         meta = checkpoints.read_metadata(prefix)
-        if config is None or isinstance(config, str):
-            name = config or meta.get("config")
-            config, model = checkpoints.load_for_inference(prefix, name, hparams)
-            return name, config, model
         if hparams is None:
             hparams = meta.get("hparams", "")
+        config = config or meta.get("config")
+        if config is None:
+            raise ValueError(f"{prefix}: no config name stored beside the weights; pass config")
         name, config_obj = checkpoints.get_config(config, "")
-        config, model = checkpoints.build_model_for(config_obj, hparams)
+        config, model = checkpoints.build_model_for(config_obj, hparams, build=False)
         checkpoints.restore_checkpoint(prefix, model)
         return name or meta.get("config"), config, model
 

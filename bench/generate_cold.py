@@ -1,0 +1,118 @@
+"""Cold-start wall time of `python -m musicgen.generate --num_outputs=5` vs `import tensorflow`.
+
+Each run is a fresh Python process (the OS file cache is warm after the first run, as it is for a
+user running the command twice). Reports the median of `--repeats` runs of each command, their
+ratio, and one `-X importtime` breakdown of the generate command's heaviest top-level imports.
+
+    .venv/bin/python bench/generate_cold.py                      # bundled groovae_4bar
+    .venv/bin/python bench/generate_cold.py --checkpoint_file=/tmp/ck/tiny.weights.h5
+
+Writes bench/results/generate_cold.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0",
+           PYTHONWARNINGS="ignore::DeprecationWarning", PYTHONPATH=ROOT)
+
+
+def timed(cmd: list, cwd: str) -> float:
+    """Wall seconds of one subprocess run; raises with its stderr if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def import_breakdown(cmd: list, cwd: str, top: int = 12) -> list:
+    """Cumulative import seconds of the heaviest top-level packages (python -X importtime)."""
+    proc = subprocess.run([cmd[0], "-X", "importtime"] + cmd[1:], cwd=cwd, env=ENV,
+                          capture_output=True, text=True)
+    totals = {}
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
+        if m and len(m.group(2)) == 1:  # top-level (not nested) imports only
+            name = m.group(3).split(".")[0]
+            totals[name] = totals.get(name, 0) + int(m.group(1)) / 1e6
+    return sorted(([k, round(v, 3)] for k, v in totals.items()), key=lambda kv: -kv[1])[:top]
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkpoint_file", default=None,
+                        help="checkpoint to generate from (default: the bundled model)")
+    parser.add_argument("--output", default=os.path.join(RESULTS, "generate_cold"))
+    args = parser.parse_args(argv)
+
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as cwd:
+        gen = [py, "-m", "musicgen.generate", "--num_outputs=5", f"--output_dir={cwd}/out"]
+        if args.checkpoint_file:
+            gen.append(f"--checkpoint_file={os.path.abspath(args.checkpoint_file)}")
+        base = [py, "-c", "import tensorflow"]
+        timed(base, cwd)  # warm the OS file cache once for both
+        gen_times, base_times = [], []
+        for _ in range(args.repeats):
+            base_times.append(timed(base, cwd))
+            gen_times.append(timed(gen, cwd))
+        n_files = len(os.listdir(os.path.join(cwd, "out")))
+        breakdown = import_breakdown(gen, cwd)
+
+    result = {
+        "command": "python -m musicgen.generate --num_outputs=5"
+                   + (f" --checkpoint_file={args.checkpoint_file}" if args.checkpoint_file else ""),
+        "model": args.checkpoint_file or "bundled groovae_4bar",
+        "repeats": args.repeats,
+        "generate_s": [round(t, 3) for t in gen_times],
+        "import_tensorflow_s": [round(t, 3) for t in base_times],
+        "generate_median_s": round(statistics.median(gen_times), 3),
+        "import_tensorflow_median_s": round(statistics.median(base_times), 3),
+        "ratio_generate_over_import_tf": round(statistics.median(gen_times)
+                                               / statistics.median(base_times), 2),
+        "midi_files_written": n_files,
+        "import_breakdown_s": breakdown,
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output + ".json", "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    with open(args.output + ".md", "w", encoding="utf-8") as f:
+        f.write(render_md(result))
+    print(render_md(result))
+    return result
+
+
+def render_md(r: dict) -> str:
+    rows = "\n".join(f"| `{name}` | {secs:.2f} |" for name, secs in r["import_breakdown_s"])
+    return (f"# Cold start of `{r['command']}`\n\n"
+            f"Median of {r['repeats']} fresh processes ({r['cpu_count']} CPUs, Python "
+            f"{r['python']}, {r['date']}; `bench/generate_cold.py`).\n\n"
+            "| command | median wall s | runs |\n|---|---|---|\n"
+            f"| `python -c \"import tensorflow\"` (baseline) | {r['import_tensorflow_median_s']:.2f}"
+            f" | {r['import_tensorflow_s']} |\n"
+            f"| `{r['command']}` | {r['generate_median_s']:.2f} | {r['generate_s']} |\n\n"
+            f"Ratio generate / import tensorflow: **{r['ratio_generate_over_import_tf']}x**; "
+            f"{r['midi_files_written'] // r['repeats']} MIDI files per run.\n\n"
+            "Heaviest top-level imports of the generate command (`-X importtime`, cumulative s):\n\n"
+            f"| package | s |\n|---|---|\n{rows}\n")
+
+
+if __name__ == "__main__":
+    main()

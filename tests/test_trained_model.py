@@ -1,0 +1,157 @@
+"""TrainedModel on tiny real models (groovae_4bar and cat-mel_2bar_small with small hparams)."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import TEST_DATA
+from generate_testlib import (TINY_GROOVE, TINY_MELODY, export_tiny, groove_sequence,
+                              melody_sequence, note_tuples)
+from musicgen import checkpoints, midi_io
+from musicgen.converters.groove import REDUCED_DRUM_PITCH_CLASSES
+from musicgen.trained_model import (MultipleExtractedExamplesError, NoExtractedExamplesError,
+                                    TrainedModel, slerp)
+
+GROOVE_PITCHES = {c[0] for c in REDUCED_DRUM_PITCH_CLASSES}
+
+
+@pytest.fixture(scope="module")
+def groove_ckpt(tmp_path_factory):
+    return export_tiny(tmp_path_factory.mktemp("groove"), "groovae_4bar", TINY_GROOVE)
+
+
+@pytest.fixture(scope="module")
+def groove(groove_ckpt):
+    return TrainedModel(checkpoint_path=groove_ckpt, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def melody(tmp_path_factory):
+    path = export_tiny(tmp_path_factory.mktemp("melody"), "cat-mel_2bar_small", TINY_MELODY)
+    return TrainedModel("cat-mel_2bar_small", path, batch_size=4)
+
+
+def test_loads_config_and_hparams_from_checkpoint_json(groove):
+    assert groove.config_name == "groovae_4bar"
+    assert groove.z_size == 8 and groove.max_seq_len == 64
+    assert groove.converter.mode == "infer"
+
+
+def test_shared_config_converter_is_not_switched_to_infer(groove):
+    import configs
+    assert configs.CONFIG_MAP["groovae_4bar"].data_converter is not groove.converter
+    assert configs.CONFIG_MAP["groovae_4bar"].data_converter.mode != "infer"
+
+
+def test_sample_gives_n_distinct_4bar_drum_sequences(groove):
+    seqs = groove.sample(n=5, temperature=1.0)   # n > batch_size: two model calls
+    assert len(seqs) == 5
+    for ns in seqs:
+        assert ns.notes and all(n.is_drum for n in ns.notes)
+        assert {n.pitch for n in ns.notes} <= GROOVE_PITCHES
+        assert max(n.start_time for n in ns.notes) < 8.0 + 0.07  # 4 bars at 120 qpm
+    assert len({tuple(note_tuples(ns)) for ns in seqs}) == 5
+
+
+def test_same_z_greedy_samples_are_identical(groove):
+    a, b, c = groove.sample(n=3, temperature=0.0, same_z=True)
+    assert note_tuples(a) == note_tuples(b) == note_tuples(c)
+
+
+def test_seed_makes_sampling_reproducible(groove_ckpt):
+    runs = [TrainedModel(checkpoint_path=groove_ckpt, seed=7).sample(2, temperature=1.0)
+            for _ in range(2)]
+    assert [note_tuples(ns) for ns in runs[0]] == [note_tuples(ns) for ns in runs[1]]
+
+
+def test_encode_returns_posterior_of_the_converter_window(groove):
+    seqs = [groove_sequence(seed=0), groove_sequence(seed=1)]
+    z, mu, sigma = groove.encode(seqs)
+    assert z.shape == mu.shape == sigma.shape == (2, 8)
+    assert np.all(sigma > 0) and not np.allclose(z, mu)
+    window = groove.converter.to_tensors(seqs[0])
+    x = np.zeros((1, 64, 27), np.float32)
+    x[0, :len(window.inputs[0])] = window.inputs[0]
+    _, mu_direct, _ = groove.model.encode(x, np.array([len(window.inputs[0])]))
+    np.testing.assert_allclose(mu[0], mu_direct[0], rtol=1e-5, atol=1e-6)
+    # batch_size 4 < 5 sequences: batching must not change the encodings
+    _, mu5, _ = groove.encode([seqs[0]] * 5)
+    np.testing.assert_allclose(mu5, np.repeat(mu[:1], 5, axis=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda: groove_sequence(bars=0, filename="empty.mid"), "extracted no window"),
+    (lambda: groove_sequence(numerator=3, filename="waltz.mid"), "3/4"),
+    (lambda: melody_sequence(pitches=(100,), filename="odd.mid"), "pitch 100"),
+])
+def test_encode_error_names_the_input_and_why(groove, make, why):
+    with pytest.raises(NoExtractedExamplesError) as err:
+        groove.encode([make()])
+    assert why in str(err.value)
+    assert make().filename in str(err.value)
+
+
+def test_encode_multiple_windows_raises_unless_first_window(groove):
+    long = groove_sequence(bars=8, filename="long.mid")
+    with pytest.raises(MultipleExtractedExamplesError, match="2 windows"):
+        groove.encode([long])
+    _, mu_long, _ = groove.encode([long], first_window=True)
+    _, mu_first, _ = groove.encode([groove_sequence(bars=4)])
+    np.testing.assert_allclose(mu_long, mu_first, rtol=1e-5, atol=1e-6)
+
+
+def test_interpolation_endpoints_are_the_reconstructions(groove):
+    a, b = groove_sequence(seed=0), groove_sequence(seed=5, filename="b.mid")
+    steps = groove.interpolate(a, b, num_steps=4, temperature=0.0)
+    assert len(steps) == 4
+    _, mu, _ = groove.encode([a, b])
+    first, last = groove.decode(mu, temperature=0.0)
+    assert note_tuples(steps[0]) == note_tuples(first)
+    assert note_tuples(steps[-1]) == note_tuples(last)
+
+
+def test_reconstruct_of_a_real_groove_file(groove):
+    path = os.path.join(TEST_DATA, "groove", "drummer7", "session1", "10_rock_93_beat_4-4.mid")
+    ns = midi_io.midi_file_to_note_sequence(path)
+    one = groove.reconstruct(ns, first_window=True)
+    two = groove.reconstruct([ns, ns], first_window=True)
+    assert not isinstance(one, list) and len(two) == 2
+    assert all(n.is_drum for n in one.notes)
+
+
+def test_slerp_endpoints_norm_and_parallel_fallback():
+    p0, p1 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    np.testing.assert_allclose(slerp(p0, p1, 0.0), p0, atol=1e-12)
+    np.testing.assert_allclose(slerp(p0, p1, 1.0), p1, atol=1e-12)
+    mid = slerp(p0, p1, 0.5)
+    np.testing.assert_allclose(mid, [np.sqrt(0.5)] * 2)           # stays on the unit circle
+    np.testing.assert_allclose(slerp(p0, 2 * p0, 0.5), 1.5 * p0)  # parallel: linear
+
+
+def test_melody_model_sample_encode_interpolate(melody):
+    seqs = melody.sample(n=3, temperature=1.0)
+    assert len(seqs) == 3
+    for ns in seqs:   # monophonic: no two notes overlap
+        starts = sorted((n.start_time, n.end_time) for n in ns.notes)
+        assert all(e <= s2 + 1e-6 for (_, e), (s2, _) in zip(starts, starts[1:]))
+    up, down = melody_sequence(), melody_sequence(pitches=(72, 71, 69, 67, 65, 64, 62, 60))
+    z, mu, sigma = melody.encode([up, down])
+    assert mu.shape == (2, 8)
+    steps = melody.interpolate(up, down, num_steps=3, temperature=0.0)
+    assert len(steps) == 3
+    assert note_tuples(steps[0]) == note_tuples(melody.reconstruct(up, temperature=0.0))
+
+
+def test_default_loads_the_bundled_model_path(tmp_path, monkeypatch):
+    export_tiny(tmp_path, "groovae_4bar", TINY_GROOVE, name="groovae_4bar")
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", str(tmp_path))
+    tm = TrainedModel.default(seed=1)
+    assert tm.config_name == "groovae_4bar" and len(tm.sample(2)) == 2
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="bundled model"):
+        TrainedModel.default()
+
+
+def test_constructor_needs_weights_or_model():
+    with pytest.raises(ValueError, match="checkpoint_path or model"):
+        TrainedModel("groovae_4bar")
