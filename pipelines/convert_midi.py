@@ -109,7 +109,7 @@ def convert(output_dir: str, dataset: str = "dir", input_dir: Optional[str] = No
             raise ValueError(f"--tfds_name has no filter(s) {', '.join('--' + k for k in unknown)}")
         items = tfds_sources.read_tfds_groove(tfds_name, tfds_data_dir, **filters)
         counts, skipped = tfds_sources.count_tfds_groove(tfds_name, tfds_data_dir), []
-        total = None
+        total = None if filters else sum(counts.values())
     else:
         if not input_dir:
             raise ValueError("--input_dir is required (or --tfds_name with --tfds_data_dir)")

@@ -66,8 +66,8 @@ class Job:
 class Summary:
     """Counts per split, items per split, skips and summed stats ("max_*" stats keep the maximum)."""
 
-    def __init__(self):
-        self.counts = collections.Counter()
+    def __init__(self, splits: Iterable[str] = ()):
+        self.counts = collections.Counter({s: 0 for s in splits})
         self.items = collections.Counter()
         self.skipped = []
         self.stats = {}
@@ -150,7 +150,7 @@ def run_local(job: Job, items: Iterable, output_dir: str, num_shards: dict, num_
     """Process ``items`` with a process pool and write shards for every split in ``num_shards``."""
     from tqdm import tqdm
     writers = {s: tfrecord.ShardedWriter(output_dir, s, n) for s, n in sorted(num_shards.items())}
-    summary = Summary()
+    summary = Summary(num_shards)
     try:
         with tqdm(total=total, desc=job.name, unit="file", file=sys.stderr, mininterval=1.0,
                   dynamic_ncols=True) as bar:
@@ -200,7 +200,7 @@ def run_beam(job: Job, make_input: Callable, output_dir: str, num_shards: dict,
         (results
          | "Summaries" >> beam.Map(lambda r: json.dumps(r.summary()))
          | "WriteSummaries" >> beam.io.WriteToText(summary_prefix, file_name_suffix=".jsonl"))
-    summary = Summary()
+    summary = Summary(num_shards)
     for path in sorted(glob.glob(summary_prefix + "*")):
         with open(path, encoding="utf-8") as f:
             for line in f:

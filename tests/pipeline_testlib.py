@@ -97,14 +97,19 @@ def groove_filename(row) -> str:
     return f"{drummer}/{session}/{num}_{style.replace('/', '-')}_{bpm}_{beat_type}_{ts}.mid"
 
 
-def make_groove_dir(root: str) -> str:
-    """A Groove-layout folder: info.csv with GROOVE_ROWS, drum files written by code."""
+def make_groove_dir(root: str, complete: bool = False) -> str:
+    """A Groove-layout folder: info.csv with GROOVE_ROWS, drum files written by code.
+
+    ``complete=True``: no metadata row without its file and no unlisted file (a TFDS-ready folder).
+    """
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, "info.csv"), "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["drummer", "session", "id", "style", "bpm", "beat_type", "time_signature",
                          "midi_filename", "audio_filename", "duration", "split"])
         for row in GROOVE_ROWS:
+            if complete and not row[-1]:
+                continue
             drummer, session, num, style, bpm, beat_type, ts, split, bars = row
             numerator = int(ts.split("-")[0])
             duration = bars * numerator * 60.0 / bpm
@@ -114,7 +119,8 @@ def make_groove_dir(root: str) -> str:
                              split])
             if bars:
                 write_drum_midi(os.path.join(root, midi), bars, bpm, numerator)
-    write_drum_midi(os.path.join(root, GROOVE_UNLISTED), 1)
+    if not complete:
+        write_drum_midi(os.path.join(root, GROOVE_UNLISTED), 1)
     return root
 
 

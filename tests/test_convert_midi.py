@@ -197,3 +197,57 @@ def test_shared_maestro_subset_counts(tmp_path):
     counts = collections.Counter(ns.collection_name for ns in
                                  tfrecord.iterate_note_sequences(str(tmp_path / "validation-*")))
     assert counts == {"maestro": 24}
+
+
+def _tiny_tfds_groove(root):
+    """Prepare TFDS's real `groove/full-midionly` builder offline from a zip of generated files.
+
+    The zip is built here, so its checksum is not the registered one: only while preparing, the
+    builder's url_infos are pointed at this zip's size and sha256. The job then reads the prepared
+    dataset through the ordinary, unpatched `tfds.builder(...).as_dataset` path.
+    """
+    import hashlib
+    import zipfile
+
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.download import checksums
+    from tensorflow_datasets.datasets.groove import groove_dataset_builder as gb
+
+    source = lib.make_groove_dir(os.path.join(root, "src", "groove"), complete=True)
+    data_dir = os.path.join(root, "tfds")
+    manual = os.path.join(data_dir, "downloads", "manual")
+    os.makedirs(manual)
+    zip_path = os.path.join(manual, "groove-v1.0.0-midionly.zip")
+    with zipfile.ZipFile(zip_path, "w") as z:
+        for folder, _, files in os.walk(source):
+            for name in files:
+                path = os.path.join(folder, name)
+                z.write(path, os.path.relpath(path, os.path.dirname(source)))
+    data = open(zip_path, "rb").read()
+    gb.Builder.url_infos = {gb._DOWNLOAD_URL_MIDI_ONLY: checksums.UrlInfo(
+        size=len(data), checksum=hashlib.sha256(data).hexdigest(), filename=os.path.basename(zip_path))}
+    try:
+        tfds.builder("groove/full-midionly", data_dir=data_dir).download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual))
+    finally:
+        del gb.Builder.url_infos
+    return source, data_dir
+
+
+def test_tfds_groove_source(tmp_path, groove_out):
+    with pytest.raises(FileNotFoundError, match="never downloads.*groove-v1.0.0-midionly.zip"):
+        convert_midi.convert(str(tmp_path / "x"), tfds_name="groove/full-midionly",
+                             tfds_data_dir=str(tmp_path))
+    source, data_dir = _tiny_tfds_groove(str(tmp_path))
+    out = str(tmp_path / "out")
+    manifest = convert_midi.convert(out, tfds_name="groove/full-midionly", tfds_data_dir=data_dir,
+                                    filters={"style": "funk"}, num_workers=2)
+    assert manifest["counts"] == {"train": 2, "validation": 0, "test": 1}
+    by_title = {ns.sequence_metadata.title: ns for ns in tfrecord.iterate_note_sequences(out + "/*.tfrecord")}
+    assert sorted(by_title) == ["drummer1/session1/1", "drummer1/session1/2", "drummer2/eval_session/5"]
+    ns = by_title["drummer1/session1/1"]
+    assert ns.sequence_metadata.artist == "drummer1"
+    assert list(ns.sequence_metadata.genre) == ["funk", "funk/groove1"]
+    direct = midi_io.midi_file_to_note_sequence(
+        os.path.join(source, lib.groove_filename(lib.GROOVE_ROWS[0])))
+    assert [n.pitch for n in ns.notes] == [n.pitch for n in direct.notes]
