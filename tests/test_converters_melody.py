@@ -12,7 +12,7 @@ from note_seq import testing_lib
 from converters_testlib import (argmax_all, assert_array_sets_equal, expected_sequence,
                                 filter_instrument, labels_to_inputs, new_sequence, notes_of,
                                 reencode_window)
-from musicgen.converters.melody import MEL_PROGRAMS, OneHotMelodyConverter
+from musicgen.converters.melody import MEL_PROGRAMS, NoteSequenceAugmenter, OneHotMelodyConverter
 
 NO_EVENT, NOTE_OFF = note_seq.MELODY_NO_EVENT, note_seq.MELODY_NOTE_OFF
 NO_CHORD = note_seq.NO_CHORD
@@ -251,3 +251,34 @@ def test_gap_bars_max_bars_and_dedupe():
     assert OneHotMelodyConverter(gap_bars=None, **unsliced).to_tensors(seq).lengths == [24]
     assert OneHotMelodyConverter(gap_bars=None, max_bars=2,
                                  **unsliced).to_tensors(seq).lengths == [8]
+
+
+def _augmenter_sequence(qpm, melody, drums, chords):
+    seq = new_sequence(qpm=qpm)
+    testing_lib.add_track_to_sequence(seq, 0, melody)
+    testing_lib.add_track_to_sequence(seq, 1, drums, is_drum=True)
+    testing_lib.add_chords_to_sequence(seq, chords)
+    return seq
+
+
+AUG_MELODY = [(32, 100, 2, 4), (33, 100, 6, 11), (34, 100, 11, 13), (35, 100, 17, 18)]
+AUG_DRUMS = [(57, 80, 4, 4.1), (58, 80, 12, 12.1)]
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    (dict(transpose_range=(2, 2)), _augmenter_sequence(
+        60, [(34, 100, 2, 4), (35, 100, 6, 11), (36, 100, 11, 13), (37, 100, 17, 18)],
+        AUG_DRUMS, [('N.C.', 0), ('D', 8), ('Bm', 16)])),
+    (dict(stretch_range=(0.5, 0.5)), _augmenter_sequence(
+        120, [(32, 100, 1, 2), (33, 100, 3, 5.5), (34, 100, 5.5, 6.5), (35, 100, 8.5, 9)],
+        [(57, 80, 2, 2.05), (58, 80, 6, 6.05)], [('N.C.', 0), ('C', 4), ('Am', 8)])),
+    (dict(transpose_range=(-3, -3), stretch_range=(2.0, 2.0)), _augmenter_sequence(
+        30, [(29, 100, 4, 8), (30, 100, 12, 22), (31, 100, 22, 26), (32, 100, 34, 36)],
+        [(57, 80, 8, 8.2), (58, 80, 24, 24.2)], [('N.C.', 0), ('A', 16), ('Gbm', 32)])),
+])
+def test_note_sequence_augmenter(kwargs, expected):
+    """Magenta's NoteSequenceAugmenterTest cases (drums are not transposed)."""
+    seq = _augmenter_sequence(60, AUG_MELODY, AUG_DRUMS, [('N.C.', 0), ('C', 8), ('Am', 16)])
+    before = seq.SerializeToString()
+    assert NoteSequenceAugmenter(**kwargs).augment(seq) == expected
+    assert seq.SerializeToString() == before

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 
 import note_seq
+from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
 
 from musicgen.converters.event_list import LegacyEventListOneHotConverter, extract_melodies
@@ -23,6 +24,31 @@ PIANO_MIN_MIDI_PITCH = 21
 PIANO_MAX_MIDI_PITCH = 108
 MEL_PROGRAMS = range(0, 32)  # piano, chromatic percussion, organ, guitar
 BASS_PROGRAMS = range(32, 40)
+
+
+class NoteSequenceAugmenter:
+    """Random stretch / transposition of NoteSequences (Magenta's data.NoteSequenceAugmenter).
+
+    Args:
+      transpose_range: inclusive (min, max) semitones; None: no transposition. Notes pushed out
+        of the MIDI range are deleted.
+      stretch_range: inclusive (min, max) time-stretch factor; None: no stretch.
+    Draws come from Python's `random` module, as note_seq's augment_note_sequence.
+    """
+
+    def __init__(self, transpose_range=None, stretch_range=None):
+        self._transpose_range = transpose_range
+        self._stretch_range = stretch_range
+
+    def augment(self, note_sequence):
+        """An augmented copy of `note_sequence` (the input is left untouched)."""
+        transpose_min, transpose_max = self._transpose_range or (0, 0)
+        stretch_min, stretch_max = self._stretch_range or (1.0, 1.0)
+        copy = music_pb2.NoteSequence()
+        copy.CopyFrom(note_sequence)
+        return sequences_lib.augment_note_sequence(
+            copy, stretch_min, stretch_max, transpose_min, transpose_max,
+            delete_out_of_range_notes=True)
 
 
 class OneHotMelodyConverter(LegacyEventListOneHotConverter):

@@ -91,11 +91,6 @@ class TrioConverter(BaseNoteSequenceConverter):
                          end_token=None, presplit_on_time_changes=True,
                          max_tensors_per_notesequence=max_tensors_per_notesequence)
 
-    def set_mode(self, mode: str) -> None:
-        super().set_mode(mode)
-        self._melody_converter.set_mode(mode)
-        self._drums_converter.set_mode(mode)
-
     # ---- encoding -------------------------------------------------------------------------
     def _copy_inferred_annotations(self, quantized, note_sequence) -> bool:
         """Infer chords / keys when conditioning needs them; copy them to `note_sequence`.
