@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, SHARED_DATA, TEST_DATA
 
 import pipeline_testlib as lib
 from musicgen import midi_io
@@ -50,6 +50,22 @@ def test_groove_counts_metadata_and_read_back(groove, groove_out):
     assert first.collection_name == "groove" and first.id.startswith("/id/midi/groove/")
     assert first.sequence_metadata.artist == "drummer1"
     assert list(first.sequence_metadata.genre) == ["funk", "funk/groove1"]
+
+
+def test_real_groove_files_with_filters(tmp_path):
+    from note_seq import midi_io as ns_midi_io
+    groove = os.path.join(TEST_DATA, "groove")
+    manifest = convert_midi.convert(str(tmp_path), "groove", groove, num_workers=1,
+                                    filters={"style": ["latin"], "min_bpm": 150})
+    assert manifest["counts"] == {"train": 1, "validation": 1} and manifest["num_skipped"] == 0
+    seqs = list(tfrecord.iterate_note_sequences(str(tmp_path / "*.tfrecord")))
+    assert sorted(ns.sequence_metadata.genre[1] for ns in seqs) == [
+        "latin/chacarera", "latin/venezuelan-merengue"]
+    for ns in seqs:  # the job's NoteSequence notes are note_seq's
+        ref = ns_midi_io.midi_file_to_note_sequence(os.path.join(groove, ns.filename))
+        assert [(n.pitch, n.velocity, n.start_time, n.end_time) for n in ns.notes] == [
+            (n.pitch, n.velocity, n.start_time, n.end_time) for n in ref.notes]
+        assert len(ns.notes) > 100
 
 
 def test_manifest_lists_reader_skips_arguments_versions(groove_out):
