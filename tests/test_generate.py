@@ -1,0 +1,112 @@
+"""python -m musicgen.generate: files, names, modes and flag errors (tiny checkpoint in tmp_path)."""
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from conftest import ROOT, TEST_DATA
+from generate_testlib import TINY_GROOVE, export_tiny, note_tuples
+from musicgen import checkpoints, generate, midi_io
+
+NAME = re.compile(r"groovae_4bar_(sample|interpolate|reconstruct)_"
+                  r"\d{4}-\d\d-\d\d_\d{6}-(\d{3})-of-(\d{3})\.mid$")
+ROCK = os.path.join(TEST_DATA, "groove", "drummer7", "session1", "10_rock_93_beat_4-4.mid")
+FUNK = os.path.join(TEST_DATA, "groove", "drummer1", "eval_session", "1_funk-groove1_138_beat_4-4.mid")
+WALTZ = os.path.join(TEST_DATA, "groove", "drummer1", "session2", "1_latin-chacarera_157_beat_3-4.mid")
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return export_tiny(tmp_path_factory.mktemp("ckpt"), "groovae_4bar", TINY_GROOVE)
+
+
+def run_flags(*argv):
+    """Parse argv on a private FlagValues and run the CLI body in-process."""
+    fv = generate.define_flags(flags.FlagValues())
+    fv(["generate", *argv])
+    return generate.run(fv)
+
+
+def check_midi_files(paths, n):
+    assert len(paths) == n
+    seqs = []
+    for i, path in enumerate(sorted(paths)):
+        m = NAME.search(os.path.basename(path))
+        assert m, path
+        assert (int(m.group(2)), int(m.group(3))) == (i, n)
+        seqs.append(midi_io.midi_file_to_note_sequence(path))
+    assert all(ns.notes and all(x.is_drum for x in ns.notes) for ns in seqs)
+    return seqs
+
+
+def test_cli_subprocess_writes_distinct_valid_midi_into_default_dir(ckpt, tmp_path):
+    """A fresh process in another cwd: default ./generated, Magenta names, printed folder."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, "-m", "musicgen.generate", f"--checkpoint_file={ckpt}",
+                           "--num_outputs=3", "--temperature=1.0"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out_dir = tmp_path / "generated"
+    assert str(out_dir) in proc.stdout
+    seqs = check_midi_files(glob.glob(str(out_dir / "*.mid")), 3)
+    assert len({tuple(note_tuples(ns)) for ns in seqs}) == 3
+
+
+def test_seed_makes_the_files_identical(ckpt, tmp_path):
+    a = run_flags(f"--checkpoint_file={ckpt}", "--num_outputs=2", "--seed=3",
+                  f"--output_dir={tmp_path / 'a'}")
+    b = run_flags(f"--checkpoint_file={ckpt}", "--num_outputs=2", "--seed=3",
+                  f"--output_dir={tmp_path / 'b'}")
+    for pa, pb in zip(a, b):
+        assert note_tuples(midi_io.midi_file_to_note_sequence(pa)) == \
+            note_tuples(midi_io.midi_file_to_note_sequence(pb))
+
+
+def test_interpolate_and_reconstruct_real_groove_files(ckpt, tmp_path):
+    paths = run_flags(f"--checkpoint_file={ckpt}", "--mode=interpolate", f"--input_midi_1={ROCK}",
+                      f"--input_midi_2={FUNK}", "--num_outputs=4", f"--output_dir={tmp_path}")
+    check_midi_files(paths, 4)
+    paths = run_flags(f"--checkpoint_file={ckpt}", "--mode=reconstruct", f"--input_midi_1={ROCK}", f"--output_dir={tmp_path}/r")
+    check_midi_files(paths, 1)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--run_dir=/x", "--checkpoint_file=/y"], "--run_dir and --checkpoint_file are exclusive"),
+    (["--checkpoint_file=/no/such.weights.h5"], "--checkpoint_file: no weights file"),
+    (["--config=cat-mel_2bar_small"], "--config=cat-mel_2bar_small needs --run_dir"),
+    (["--mode=interpolate", f"--input_midi_1={ROCK}"], "--input_midi_2 is required"),
+    (["--mode=reconstruct", "--input_midi_1=/no/such.mid"], "--input_midi_1: file not found"),
+])
+def test_flag_errors_before_loading_any_model(argv, message):
+    with pytest.raises(generate.FlagError, match=re.escape(message)):
+        run_flags(*argv)
+
+
+def test_not_midi_input_names_the_flag(ckpt, tmp_path):
+    bad = tmp_path / "notes.mid"
+    bad.write_text("this is not a MIDI file")
+    with pytest.raises(generate.FlagError, match="--input_midi_1: not a readable MIDI file"):
+        run_flags(f"--checkpoint_file={ckpt}", "--mode=reconstruct", f"--input_midi_1={bad}")
+
+
+def test_input_without_a_window_names_the_flag(ckpt, tmp_path):
+    with pytest.raises(generate.FlagError, match="--input_midi_2: .*3/4"):
+        run_flags(f"--checkpoint_file={ckpt}", "--mode=interpolate", f"--input_midi_1={ROCK}",
+                  f"--input_midi_2={WALTZ}", f"--output_dir={tmp_path}")
+
+
+def test_unknown_config_and_hparam_name_the_flag(ckpt):
+    with pytest.raises(generate.FlagError, match="--config: unknown config 'nope'"):
+        run_flags(f"--checkpoint_file={ckpt}", "--config=nope")
+    with pytest.raises(generate.FlagError, match="--hparams: unknown hparam"):
+        run_flags(f"--checkpoint_file={ckpt}", "--hparams=bogus=1")
+
+
+def test_bundled_default_when_present(tmp_path):
+    if not os.path.exists(checkpoints.pretrained_path("groovae_4bar") + checkpoints.WEIGHTS_SUFFIX):
+        pytest.skip("bundled model not committed yet")
+    check_midi_files(run_flags("--num_outputs=2", f"--output_dir={tmp_path}"), 2)
