@@ -121,6 +121,63 @@ def _single_track_midi(data: bytes, division: int, span: Tuple[int, int]) -> byt
             + b"MTrk" + struct.pack(">L", end - start) + data[start:end])
 
 
+def _vlq(buf: bytes, pos: int) -> Tuple[int, int]:
+    """Variable-length quantity at `pos` -> (value, position after it)."""
+    value = 0
+    while pos < len(buf):
+        byte = buf[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            break
+    return value, pos
+
+
+def _leading_track_name(data: bytes, span: Tuple[int, int]) -> Optional[bytes]:
+    """Bytes of the first track-name meta event that precedes every note event, or None.
+
+    pretty_midi names an instrument after the track name seen when its first note closes;
+    symusic keeps the track's last name. Only the few events before the first note are
+    scanned (usually meta events at tick 0).
+    """
+    pos, end, running = span[0], span[1], 0
+    while pos < end:
+        while pos < end and data[pos] & 0x80:  # delta time
+            pos += 1
+        pos += 1
+        if pos >= end:
+            return None
+        status = data[pos]
+        if status == 0xFF:
+            length, nxt = _vlq(data, pos + 2)
+            if data[pos + 1] == 0x03:
+                return data[nxt:nxt + length]
+            pos = nxt + length
+        elif status in (0xF0, 0xF7):
+            length, nxt = _vlq(data, pos + 1)
+            pos, running = nxt + length, status
+        else:
+            if status & 0x80:
+                running, pos = status, pos + 1
+            kind = running & 0xF0
+            if kind in (0x80, 0x90) or kind < 0x80 or running >= 0xF0:
+                return None
+            pos += 1 if kind in (0xC0, 0xD0) else 2
+    return None
+
+
+def _instrument_name(data: bytes, span: Tuple[int, int], symusic_name: str) -> str:
+    """pretty_midi's instrument name for the MIDI track `span` (see _leading_track_name)."""
+    raw = _leading_track_name(data, span)
+    if raw is None and not symusic_name:
+        return ""
+    if raw is None or not raw.isascii() or raw.decode("ascii") != symusic_name:
+        # a name after the first note, several names, or non-ASCII (pretty_midi decodes
+        # latin-1, symusic drops invalid UTF-8)
+        raise _NeedsFallback("track name symusic cannot report as pretty_midi does")
+    return symusic_name
+
+
 # ----------------------------------------------------------------------------------------
 # Tempo map (pretty_midi's exact float arithmetic)
 # ----------------------------------------------------------------------------------------
@@ -294,6 +351,8 @@ def _convert(data: bytes, name: str) -> NoteSequence:
     seq.source_info.parser = NoteSequence.SourceInfo.PRETTY_MIDI
     seq.source_info.encoding_type = NoteSequence.SourceInfo.MIDI
     for ev in first.time_signatures if len(first.time_signatures) else ():
+        if ev.denominator == 0:  # symusic keeps 2**dd in a uint8
+            raise _NeedsFallback("time signature denominator above 128")
         if ev.numerator <= 0:
             raise MidiConversionError(
                 f"{name}: invalid time signature {ev.numerator}/{ev.denominator}")
@@ -312,7 +371,7 @@ def _convert(data: bytes, name: str) -> NoteSequence:
     parts: Dict[str, List[bytes]] = {"note": [], "bend": [], "cc": []}
     total_time = 0.0
     instrument = 0
-    for score in scores:
+    for score, span in zip(scores, spans):
         groups = []
         for track in score.tracks:
             notes = track.notes.numpy()
@@ -327,8 +386,9 @@ def _convert(data: bytes, name: str) -> NoteSequence:
             if instrument >= 1 << 14:
                 raise _NeedsFallback("more than 16383 instruments")
             inst = (instrument, int(track.program), int(track.is_drum))
-            if track.name:
-                seq.instrument_infos.add(name=track.name, instrument=instrument)
+            inst_name = _instrument_name(data, span, track.name)
+            if inst_name:
+                seq.instrument_infos.add(name=inst_name, instrument=instrument)
             ends = tmap.times(end)
             total_time = max(total_time, float(ends[-1]))
             parts["note"].append(_encode("note", *inst, pitch=pitch, velocity=velocity,

@@ -1,0 +1,114 @@
+"""Equality and speed of musicgen.midi_io against note_seq.midi_io on the shared data.
+
+For every .mid/.midi under groove/ and maestro-v2.0.0/ (1,420 files) this parses the file
+with both readers in the same process (file read included, as in the pipeline), compares the
+NoteSequences field by field (times within --tol seconds) and records both parse times.
+
+Prints the number of mismatching files (goal 0), the first mismatch, the median per-file
+time ratio note_seq / ours, and writes bench/results/midi_equality.json.
+
+    .venv/bin/python bench/midi_equality.py [--data ../shared/data] [--limit N]
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+warnings.filterwarnings("ignore")
+
+from note_seq import midi_io as ns_midi_io  # noqa: E402
+
+from musicgen import midi_io  # noqa: E402
+
+DATASETS = {"groove": "**/*.mid", "maestro-v2.0.0": "**/*.midi"}
+
+
+def _timed(fn, path):
+    t0 = time.perf_counter()
+    try:
+        out = fn(path)
+    except Exception as exc:  # both readers must fail on the same files
+        out = exc
+    return out, time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
+    ap.add_argument("--tol", type=float, default=1e-6)
+    ap.add_argument("--limit", type=int, default=0, help="files per dataset (0 = all)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "midi_equality.json"))
+    args = ap.parse_args(argv)
+
+    per_dataset = {}
+    mismatches, first = [], None
+    all_ref, all_ours = [], []
+    for ds, pattern in DATASETS.items():
+        files = sorted(glob.glob(os.path.join(args.data, ds, pattern), recursive=True))
+        if args.limit:
+            files = files[:args.limit]
+        ref_t, our_t, notes = [], [], 0
+        for path in files:
+            ref, t_ref = _timed(ns_midi_io.midi_file_to_note_sequence, path)
+            ours, t_ours = _timed(midi_io.midi_file_to_note_sequence, path)
+            ref_t.append(t_ref)
+            our_t.append(t_ours)
+            if isinstance(ref, Exception) or isinstance(ours, Exception):
+                diff = None if (isinstance(ref, Exception) and isinstance(ours, Exception)) \
+                    else f"only one reader failed: note_seq={ref!r} ours={ours!r}"
+            else:
+                diff = midi_io.note_sequence_diff(ours, ref, args.tol)
+                notes += len(ref.notes)
+            if diff:
+                mismatches.append(os.path.relpath(path, args.data))
+                first = first or {"file": mismatches[-1], "difference": diff}
+        ref_t, our_t = np.array(ref_t), np.array(our_t)
+        per_dataset[ds] = {
+            "files": len(files), "notes": notes,
+            "median_ms_note_seq": round(float(np.median(ref_t)) * 1e3, 3),
+            "median_ms_ours": round(float(np.median(our_t)) * 1e3, 3),
+            "median_ratio": round(float(np.median(ref_t / our_t)), 2),
+            "total_s_note_seq": round(float(ref_t.sum()), 3),
+            "total_s_ours": round(float(our_t.sum()), 3),
+        }
+        all_ref.append(ref_t)
+        all_ours.append(our_t)
+        print(f"{ds}: {per_dataset[ds]}", flush=True)
+    ref_t, our_t = np.concatenate(all_ref), np.concatenate(all_ours)
+    result = {
+        "command": "python bench/midi_equality.py" + (f" --limit {args.limit}" if args.limit else ""),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared)",
+        "files": int(len(ref_t)),
+        "mismatching_files": len(mismatches),
+        "mismatches": mismatches[:50],
+        "first_mismatch": first,
+        "tolerance_s": args.tol,
+        "fallbacks_to_note_seq": midi_io.fallback_count(),
+        "median_ratio_note_seq_over_ours": round(float(np.median(ref_t / our_t)), 2),
+        "total_ratio_note_seq_over_ours": round(float(ref_t.sum() / our_t.sum()), 2),
+        "per_dataset": per_dataset,
+    }
+    print(f"mismatching files: {len(mismatches)} of {len(ref_t)} (tolerance {args.tol} s)")
+    if first:
+        print(f"first mismatch: {first}")
+    print(f"fallbacks to note_seq: {result['fallbacks_to_note_seq']}")
+    print(f"median per-file time ratio note_seq/ours: {result['median_ratio_note_seq_over_ours']}"
+          f"  (total time ratio {result['total_ratio_note_seq_over_ours']})")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    return 0 if not mismatches else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
