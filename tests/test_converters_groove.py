@@ -389,6 +389,8 @@ def test_groovae_4bar_depths():
                            inference_pitch_classes=REDUCED_DRUM_PITCH_CLASSES)
     assert (conv.input_depth, conv.output_depth, conv.control_depth) == (27, 27, 0)
     assert conv.input_dtype == conv.output_dtype == np.float32 and conv.end_token is False
+    assert (conv.num_drums, conv.steps_per_bar, conv.split_bars, conv.categorical_outputs) == (
+        9, 16, 4, False)
 
 
 GROOVE_FIXTURES = sorted(glob.glob(os.path.join(TEST_DATA, "groove", "**", "*.mid"),

@@ -171,6 +171,15 @@ class GrooveConverter(BaseNoteSequenceConverter):
                          max_tensors_per_notesequence=max_tensors_per_notesequence,
                          presplit_on_time_changes=False)
 
+    # ---- read-only settings ---------------------------------------------------------------
+    categorical_outputs = property(lambda self: self._categorical_outputs)
+    num_drums = property(lambda self: self._num_drums)
+    steps_per_quarter = property(lambda self: self._steps_per_quarter)
+    steps_per_bar = property(lambda self: self._steps_per_bar)
+    split_bars = property(lambda self: self._split_bars)
+    hop_size = property(lambda self: self._hop_size)
+    split_instruments = property(lambda self: self._split_instruments)
+
     # ---- mode-dependent pitch classes ----------------------------------------------------
     @property
     def pitch_classes(self) -> list:
