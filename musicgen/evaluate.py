@@ -103,3 +103,195 @@ def kl_bits(mu, sigma) -> np.ndarray:
     mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
     nats = 0.5 * np.sum(mu ** 2 + sigma ** 2 - 1.0 - 2.0 * np.log(sigma), axis=-1)
     return nats / math.log(2.0)
+
+
+# ---- model predictions ----------------------------------------------------------------------------
+def is_groove(model) -> bool:
+    """True for GrooVAE decoders ([hits, velocities, offsets] outputs)."""
+    return hasattr(model.decoder, "activate")
+
+
+def teacher_forced_predictions(model, outputs, z, controls=None):
+    """Per-step predictions with the true previous output fed back: (B, T, depth) numpy, or None.
+
+    Groove: [hit probabilities, velocities, offsets]; categorical: logits. None for decoders
+    without a flat teacher-forced path (hierarchical, multi-output): see `model_accuracy`.
+    """
+    from keras import ops
+    decoder = model.decoder
+    flat_categorical = type(decoder).__name__ == "CategoricalLstmDecoder"
+    if not (is_groove(model) or flat_categorical):
+        return None
+    x_target = ops.convert_to_tensor(outputs, "float32")
+    x_input = ops.pad(x_target[:, :-1], [(0, 0), (1, 0), (0, 0)])
+    c = ops.convert_to_tensor(controls, "float32") if model.control_depth else None
+    logits = decoder.teacher_forced_logits(x_input, ops.convert_to_tensor(z), c, training=False)
+    if is_groove(model):
+        logits = ops.concatenate(decoder.activate(logits), axis=-1)
+    return ops.convert_to_numpy(logits)
+
+
+def model_accuracy(model, batch) -> float:
+    """The model's own accuracy metric of a batch (teacher-forced unless scheduled sampling)."""
+    return float(model(batch, training=False)["accuracy"])
+
+
+def evaluate_model(model, batches, sample_temperature: float = 0.0) -> dict:
+    """Teacher-forced and sampled reconstruction metrics plus KL bits over numpy batch dicts."""
+    groove = is_groove(model)
+    forced, sampled = ReconstructionCounts(), ReconstructionCounts()
+    kls = []
+    for batch in batches:
+        outputs, lengths = batch["outputs"], batch["lengths"]
+        controls = batch["controls"] if model.control_depth else None
+        z, mu, sigma = model.encode(batch["inputs"], lengths, controls)
+        kls.append(kl_bits(mu, sigma))
+        pred = teacher_forced_predictions(model, outputs, z, controls)
+        if pred is None:  # hierarchical / multi-output decoders: the model's own metric
+            steps = int(step_mask(lengths, outputs.shape[1]).sum())
+            forced.correct_steps += int(round(model_accuracy(model, batch) * steps))
+            forced.steps += steps
+        else:
+            (forced.add_groove if groove else forced.add_categorical)(pred, outputs, lengths)
+        samples = model.decode(mu, outputs.shape[1], temperature=sample_temperature,
+                               controls=controls)
+        (sampled.add_groove if groove else sampled.add_categorical)(samples, outputs, lengths)
+    kl = np.concatenate(kls) if kls else np.zeros(0)
+    return {"teacher_forced": forced.result(groove), "sampled": sampled.result(groove),
+            "kl_bits": float(kl.mean()) if kl.size else float("nan"),
+            "num_sequences": int(kl.size)}
+
+
+# ---- reporting ----------------------------------------------------------------------------------
+TABLE_COLUMNS = [  # (header, section, key, format)
+    ("acc TF", "teacher_forced", "accuracy", "{:.3f}"),
+    ("acc sampled", "sampled", "accuracy", "{:.3f}"),
+    ("hit F1 TF", "teacher_forced", "hit_f1", "{:.3f}"),
+    ("hit F1 sampled", "sampled", "hit_f1", "{:.3f}"),
+    ("vel MAE TF", "teacher_forced", "velocity_mae", "{:.1f}"),
+    ("vel MAE sampled", "sampled", "velocity_mae", "{:.1f}"),
+    ("offset MAE ms TF", "teacher_forced", "offset_mae_ms", "{:.1f}"),
+    ("offset MAE ms sampled", "sampled", "offset_mae_ms", "{:.1f}"),
+    ("KL bits", None, "kl_bits", "{:.1f}"),
+]
+
+
+def format_table(results: dict) -> str:
+    """Markdown table, one row per evaluated model ("trained", "untrained")."""
+    cols = [c for c in TABLE_COLUMNS
+            if any(_cell(r, c) is not None for r in results.values())]
+    lines = ["| model | " + " | ".join(c[0] for c in cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    for name, r in results.items():
+        cells = [_cell(r, c) for c in cols]
+        lines.append(f"| {name} | " + " | ".join("-" if v is None else c[3].format(v)
+                                                  for v, c in zip(cells, cols)) + " |")
+    return "\n".join(lines)
+
+
+def _cell(result, column):
+    _, section, key, _ = column
+    value = result.get(key) if section is None else result[section].get(key)
+    return value
+
+
+# ---- CLI ------------------------------------------------------------------------------------------
+def define_flags(fv=None):
+    """The CLI's flags on `fv` (default absl's FLAGS); defined only by main."""
+    from absl import flags
+    fv = fv if fv is not None else flags.FLAGS
+    flags.DEFINE_string("config", None, "Config name (default: the checkpoint's).", flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "Run dir, checkpoint prefix or .weights.h5 file "
+                        "(default: the bundled groovae_4bar).", flag_values=fv)
+    flags.DEFINE_string("hparams", None, "Hparams overrides (default: the checkpoint's).",
+                        flag_values=fv)
+    flags.DEFINE_string("split", "test", "Split to evaluate.", flag_values=fv)
+    flags.DEFINE_string("dataset_dir", None, "NoteSequence shards <dir>/<split>-*.tfrecord.",
+                        flag_values=fv)
+    flags.DEFINE_string("examples_path", None, "Prepared tf.train.Example shards (dir or glob).",
+                        flag_values=fv)
+    flags.DEFINE_integer("num_batches", None, "Stop after this many batches (default: all).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("batch_size", 64, "Evaluation batch size.", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_float("sample_temperature", 0.0, "Temperature of the free-running decode "
+                       "(0: greedy).", lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_boolean("untrained", True, "Also evaluate an untrained model of the same config "
+                         "and seed (the floor).", flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed for model building and posterior noise.", flag_values=fv)
+    flags.DEFINE_string("output_json", None, "Where to write the numbers (default: "
+                        "./eval_<config>_<split>.json).", flag_values=fv)
+    return fv
+
+
+def numpy_batches(dataset, num_batches: Optional[int]):
+    """Batch dicts of numpy arrays, at most `num_batches`."""
+    for i, batch in enumerate(dataset):
+        if num_batches and i >= num_batches:
+            return
+        yield {k: v.numpy() for k, v in batch.items()}
+
+
+def run(fv) -> dict:
+    """Evaluate the flags' checkpoint (and the untrained floor); print the table, write json."""
+    import keras
+
+    from musicgen import checkpoints
+    from musicgen.datasets.input import make_dataset
+    from musicgen.trained_model import DEFAULT_CONFIG, load_model
+
+    checkpoint = fv.checkpoint or checkpoints.pretrained_path(DEFAULT_CONFIG)
+    keras.utils.set_random_seed(fv.seed)
+    name, config, model = load_model(fv.config, checkpoint, fv.hparams)
+    hparams = fv.hparams if fv.hparams is not None else \
+        checkpoints.read_metadata(checkpoints.resolve_checkpoint_path(checkpoint)).get("hparams", "")
+
+    def data():
+        ds = make_dataset(config, fv.split, examples_path=fv.examples_path,
+                          dataset_dir=fv.dataset_dir, batch_size=fv.batch_size, is_training=False,
+                          repeat=False, cache=False)
+        return numpy_batches(ds, fv.num_batches)
+
+    results, timings = {}, {}
+    t0 = time.perf_counter()
+    results["trained"] = evaluate_model(model, data(), fv.sample_temperature)
+    timings["trained_s"] = round(time.perf_counter() - t0, 1)
+    if fv.untrained:
+        keras.utils.set_random_seed(fv.seed)
+        _, floor = checkpoints.build_model_for(config, "", build=False)
+        t0 = time.perf_counter()
+        results["untrained"] = evaluate_model(floor, data(), fv.sample_temperature)
+        timings["untrained_s"] = round(time.perf_counter() - t0, 1)
+
+    table = format_table(results)
+    print(f"{name} on split {fv.split!r} ({results['trained']['num_sequences']} sequences), "
+          f"checkpoint {checkpoint}")
+    print(table)
+    report = {"config": name, "hparams": hparams, "checkpoint": os.fspath(checkpoint),
+              "split": fv.split, "dataset_dir": fv.dataset_dir, "examples_path": fv.examples_path,
+              "num_batches": fv.num_batches, "batch_size": fv.batch_size,
+              "sample_temperature": fv.sample_temperature, "seed": fv.seed,
+              "results": results, "timings": timings, "table": table,
+              "date": time.strftime("%Y-%m-%d %H:%M")}
+    out = fv.output_json or f"eval_{name}_{fv.split}.json"
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print(f"wrote {os.path.abspath(out)}")
+    return report
+
+
+def main(argv):
+    from absl import flags
+    if len(argv) > 1:
+        sys.exit(f"musicgen.evaluate: error: unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        run(flags.FLAGS)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"musicgen.evaluate: error: {err}")
+
+
+if __name__ == "__main__":
+    from absl import app
+    define_flags()
+    app.run(main)

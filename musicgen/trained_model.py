@@ -76,6 +76,26 @@ def describe_sequence(ns) -> str:
             f"time signatures {sigs or ['none (4/4 assumed)']}, tempos {qpms or ['none']}")
 
 
+def load_model(config, checkpoint_path, hparams: Optional[str] = None):
+    """(config name, config, model) of a checkpoint, its weights loaded.
+
+    `config`: name, Config or None (then the json beside the weights names it); `hparams`: None
+    takes the stored ones. The model is built with build=False: MusicVAE creates its variables in
+    __init__, so the dummy forward pass of checkpoints.build_variables (seconds on CPU) is skipped.
+    """
+    prefix = checkpoints.resolve_checkpoint_path(checkpoint_path)
+    meta = checkpoints.read_metadata(prefix)
+    if hparams is None:
+        hparams = meta.get("hparams", "")
+    config = config or meta.get("config")
+    if config is None:
+        raise ValueError(f"{prefix}: no config name stored beside the weights; pass config")
+    name, config_obj = checkpoints.get_config(config, "")
+    config, model = checkpoints.build_model_for(config_obj, hparams, build=False)
+    checkpoints.restore_checkpoint(prefix, model)
+    return name or meta.get("config"), config, model
+
+
 class TrainedModel:
     """A MusicVAE rebuilt from its config with trained (or given) weights.
 
@@ -101,7 +121,7 @@ class TrainedModel:
                 raise ValueError("TrainedModel(model=...) needs the model's config")
             name, config = checkpoints.get_config(config, hparams or "")
         elif checkpoint_path is not None:
-            name, config, model = self._load(config, checkpoint_path, hparams)
+            name, config, model = load_model(config, checkpoint_path, hparams)
         else:
             raise ValueError("TrainedModel needs checkpoint_path or model "
                              "(TrainedModel.default() loads the bundled model)")
@@ -112,25 +132,6 @@ class TrainedModel:
         self._config_name = name
         self._batch_size = batch_size
         self._rng = np.random.default_rng(seed)
-
-    @staticmethod
-    def _load(config, checkpoint_path, hparams):
-        """(config name, config, model) with the checkpoint's weights loaded.
-
-        The model is built with build=False: MusicVAE creates its variables in __init__, so the
-        dummy forward pass of checkpoints.build_variables (seconds on CPU) is not needed.
-        """
-        prefix = checkpoints.resolve_checkpoint_path(checkpoint_path)
-        meta = checkpoints.read_metadata(prefix)
-        if hparams is None:
-            hparams = meta.get("hparams", "")
-        config = config or meta.get("config")
-        if config is None:
-            raise ValueError(f"{prefix}: no config name stored beside the weights; pass config")
-        name, config_obj = checkpoints.get_config(config, "")
-        config, model = checkpoints.build_model_for(config_obj, hparams, build=False)
-        checkpoints.restore_checkpoint(prefix, model)
-        return name or meta.get("config"), config, model
 
     @classmethod
     def default(cls, batch_size: int = 8, seed: Optional[int] = None) -> "TrainedModel":

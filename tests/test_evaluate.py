@@ -72,3 +72,35 @@ def test_kl_bits_matches_closed_form():
     mu, sigma = np.array([[1.0, 0.0]]), np.array([[1.0, 0.5]])
     nats = 0.5 * (1.0 + (0.25 - 1.0 - 2 * math.log(0.5)))
     assert kl_bits(mu, sigma)[0] == pytest.approx(nats / math.log(2))
+
+
+# ---- the CLI on a tiny checkpoint and a tiny NoteSequence shard --------------------------------
+def test_evaluate_cli_trained_and_untrained_floor(tmp_path):
+    import json
+
+    from absl import flags
+
+    from generate_testlib import TINY_GROOVE, export_tiny, groove_sequence
+    from musicgen import evaluate
+    from musicgen.datasets.tfrecord import shard_name, write_records
+
+    ckpt = export_tiny(tmp_path, "groovae_4bar", TINY_GROOVE)
+    data = tmp_path / "ns"
+    data.mkdir()
+    seqs = [groove_sequence(bars=8, seed=i) for i in range(3)]  # 2 windows each
+    write_records(str(data / shard_name("test", 0, 1)), [s.SerializeToString() for s in seqs])
+    fv = evaluate.define_flags(flags.FlagValues())
+    out = tmp_path / "eval.json"
+    fv(["evaluate", f"--checkpoint={ckpt}", f"--dataset_dir={data}", "--batch_size=4",
+        f"--output_json={out}"])
+    report = evaluate.run(fv)
+    assert json.loads(out.read_text())["results"] == report["results"]
+    for name in ("trained", "untrained"):
+        r = report["results"][name]
+        assert r["num_sequences"] == 6
+        assert r["teacher_forced"]["steps"] == 6 * 64 == r["sampled"]["steps"]
+        for section in ("teacher_forced", "sampled"):
+            assert 0.0 <= r[section]["accuracy"] <= 1.0
+            assert 0.0 <= r[section]["hit_f1"] <= 1.0
+        assert r["kl_bits"] >= 0.0
+    assert "| trained |" in report["table"] and "| untrained |" in report["table"]
