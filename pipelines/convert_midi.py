@@ -21,10 +21,9 @@ from __future__ import annotations
 import math
 import os
 import shlex
-import sys
 from typing import Iterable, Optional
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from musicgen import midi_io
 from musicgen.datasets import readers
@@ -162,15 +161,9 @@ def main(argv):
     if not FLAGS.output_dir:
         raise app.UsageError("--output_dir is required")
     filters = {name: FLAGS[name].value for name in ALL_FILTERS}
-    try:
-        manifest = convert(FLAGS.output_dir, FLAGS.dataset, FLAGS.input_dir, filters, FLAGS.runner,
-                           FLAGS.num_workers, FLAGS.num_shards, shlex.split(FLAGS.pipeline_options),
-                           FLAGS.tfds_name, FLAGS.tfds_data_dir)
-    except (ValueError, FileNotFoundError) as e:
-        logging.error("%s", e)
-        return 2
-    print(runner_lib.report_line(manifest), file=sys.stderr)
-    return 0 if manifest["total"] else 1
+    return runner_lib.cli_exit_code(lambda: convert(
+        FLAGS.output_dir, FLAGS.dataset, FLAGS.input_dir, filters, FLAGS.runner, FLAGS.num_workers,
+        FLAGS.num_shards, shlex.split(FLAGS.pipeline_options), FLAGS.tfds_name, FLAGS.tfds_data_dir))
 
 
 if __name__ == "__main__":

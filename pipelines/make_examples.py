@@ -20,11 +20,10 @@ from __future__ import annotations
 import functools
 import os
 import shlex
-import sys
 import zlib
 from typing import Iterator, Optional
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from musicgen.datasets import examples as examples_lib
 from musicgen.datasets import tfrecord
@@ -138,18 +137,16 @@ def main(argv):
     for name in ("config", "input", "output_dir"):
         if not FLAGS[name].value:
             raise app.UsageError(f"--{name} is required")
-    try:
+
+    def run_job():
         config = load_config(FLAGS.config)
-        manifest = make_examples(
+        return make_examples(
             config.data_converter, FLAGS.input, FLAGS.output_dir, config_name=FLAGS.config,
             max_seq_len=getattr(config.hparams, "max_seq_len", None), runner=FLAGS.runner,
             num_workers=FLAGS.num_workers, num_shards=FLAGS.num_shards, mode=FLAGS.mode,
             seed=FLAGS.seed, pipeline_args=shlex.split(FLAGS.pipeline_options))
-    except (ValueError, FileNotFoundError) as e:
-        logging.error("%s", e)
-        return 2
-    print(runner_lib.report_line(manifest), file=sys.stderr)
-    return 0 if manifest["total"] else 1
+
+    return runner_lib.cli_exit_code(run_job)
 
 
 if __name__ == "__main__":

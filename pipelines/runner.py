@@ -232,6 +232,18 @@ def define_job_flags(output_help: str) -> None:
                         "\"--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp\".")
 
 
+def cli_exit_code(run_job: Callable[[], dict]) -> int:
+    """Run a job for a CLI main: bad arguments/inputs -> 2 (logged), nothing written -> 1, else 0."""
+    from absl import logging
+    try:
+        manifest = run_job()
+    except (ValueError, FileNotFoundError) as e:
+        logging.error("%s", e)
+        return 2
+    print(report_line(manifest), file=sys.stderr)
+    return 0 if manifest["total"] else 1
+
+
 # ---- manifest -----------------------------------------------------------------------------------
 
 def library_versions() -> dict:
