@@ -93,7 +93,7 @@ def test_encode_error_names_the_input_and_why(groove, make, why):
 
 def test_encode_multiple_windows_raises_unless_first_window(groove):
     long = groove_sequence(bars=8, filename="long.mid")
-    with pytest.raises(MultipleExtractedExamplesError, match="2 windows"):
+    with pytest.raises(MultipleExtractedExamplesError, match=r"input 'long.mid': \d+ windows"):
         groove.encode([long])
     _, mu_long, _ = groove.encode([long], first_window=True)
     _, mu_first, _ = groove.encode([groove_sequence(bars=4)])
