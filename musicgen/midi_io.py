@@ -302,11 +302,17 @@ def _pretty_notes(notes: Dict[str, np.ndarray]) -> Tuple[np.ndarray, ...]:
     except that pretty_midi drops notes that end on their start tick. Overlaps raise
     _NeedsFallback. pretty_midi lists notes by note-off event; symusic cannot tell in which
     order simultaneous note-offs of different pitches came, so such ties are broken by
-    pitch, the order pretty_midi's / note_seq's MIDI writers use (and both datasets have).
+    pitch, the order pretty_midi's / note_seq's MIDI writers use. When the track's
+    same-tick note-ons are not in pitch order either (a writer that does not sort, e.g. a
+    live recording), files with such ties go to note_seq.
     """
     start, dur, pitch = notes["time"], notes["duration"], notes["pitch"]
     end = start + dur  # int32 like symusic's own ticks
+    unsorted_onsets = False
     if len(start) > 1:
+        # Same-tick note-ons out of pitch order: the file was not written by a sorting writer,
+        # so its same-tick note-offs may be in any order too (checked below).
+        unsorted_onsets = bool(((start[1:] == start[:-1]) & (pitch[1:] < pitch[:-1])).any())
         o = np.argsort(pitch, kind="stable")  # by pitch, then note-on order (= start order)
         p, s, e = pitch[o], start[o], end[o]
         next_s = s[1:]
@@ -314,13 +320,18 @@ def _pretty_notes(notes: Dict[str, np.ndarray]) -> Tuple[np.ndarray, ...]:
         if bad.any():
             raise _NeedsFallback("overlapping notes of the same pitch")
     velocity = notes["velocity"]
-    if dur.min() <= 0:
-        if dur.min() < 0:
-            raise _NeedsFallback("negative note duration from symusic")
+    if start.min() < 0 or dur.min() < 0:
+        # symusic's int32 ticks wrapped around (and it silently drops notes whose end
+        # wrapped below their start): the file claims more than 2**31 ticks
+        raise ValueError("note times beyond 2**31 ticks (corrupt delta times?)")
+    if dur.min() == 0:
         keep = dur > 0
         start, end, pitch, velocity = start[keep], end[keep], pitch[keep], velocity[keep]
     order = np.lexsort((pitch, end))
-    return start[order], end[order], pitch[order], velocity[order]
+    start, end, pitch, velocity = start[order], end[order], pitch[order], velocity[order]
+    if unsorted_onsets and ((end[1:] == end[:-1]) & (pitch[1:] != pitch[:-1])).any():
+        raise _NeedsFallback("simultaneous note-offs from a writer that does not sort by pitch")
+    return start, end, pitch, velocity
 
 
 # ----------------------------------------------------------------------------------------
@@ -377,7 +388,10 @@ def _convert(data: bytes, name: str) -> NoteSequence:
             notes = track.notes.numpy()
             if len(notes["time"]) == 0:
                 continue
-            start, end, pitch, velocity = _pretty_notes(notes)
+            try:
+                start, end, pitch, velocity = _pretty_notes(notes)
+            except ValueError as exc:
+                raise MidiConversionError(f"{name}: {exc}") from exc
             if len(start):
                 groups.append((track, start, end, pitch, velocity))
         if len(groups) > 1:
@@ -454,7 +468,10 @@ def note_sequence_to_midi_file(ns: NoteSequence, path: str | os.PathLike) -> Non
     for tempo in ns.tempos:
         if tempo.qpm <= 0:
             raise MidiConversionError(f"{name}: tempo {tempo.qpm} qpm at {tempo.time} s")
-    ns_midi_io.note_sequence_to_midi_file(ns, name)
+    try:
+        ns_midi_io.note_sequence_to_midi_file(ns, name)
+    except Exception as exc:  # pretty_midi / mido raise ValueError, OSError, ...
+        raise MidiConversionError(f"{name}: cannot write MIDI: {exc}") from exc
 
 
 def apply_sustain(ns: NoteSequence) -> NoteSequence:

@@ -70,7 +70,7 @@ def _multitrack_song():
              (0, mido.Message("control_change", channel=0, control=64, value=127))]
     t = 0
     for i, pitch in enumerate([60, 64, 67, 72, 71, 69, 67, 65]):
-        piano += [(t, _on(0, pitch, 40 + 9 * i)), (t, _on(0, pitch - 12, 50))]
+        piano += [(t, _on(0, pitch - 12, 50)), (t, _on(0, pitch, 40 + 9 * i))]
         t += 240 + 7 * i
         # simultaneous note-offs in ascending pitch, half of them velocity-0 note-ons
         piano += [(t, _off(0, pitch - 12, i % 2 == 0)), (t, _off(0, pitch, i % 2 == 1))]
@@ -170,6 +170,12 @@ def test_type0_restrike_zero_length_and_unclosed_notes():
     assert [cc.control_value for cc in ours.control_changes] == [100, 0]
 
 
+def _unsorted_writer():
+    """Same-tick note-ons and note-offs in no pitch order (a live recording)."""
+    ev = [(0, _on(0, 64, 80)), (0, _on(0, 60, 80)), (100, _off(0, 64)), (100, _off(0, 60))]
+    return _midi_bytes([ev], type=0)
+
+
 def _late_track_name():
     """Track name after the first note-off: pretty_midi's instrument keeps no name."""
     ev = [(0, _on(0, 60, 80)), (100, _off(0, 60)), (150, _meta("track_name", name="Late")),
@@ -184,7 +190,7 @@ def _latin1_track_name():
 
 
 @pytest.mark.parametrize("make", [_overlap_song, _two_channels_one_track, _late_track_name,
-                                  _latin1_track_name])
+                                  _latin1_track_name, _unsorted_writer])
 def test_cases_symusic_cannot_describe_fall_back_and_are_counted(make):
     ours, ref = _both(make(), "fallback.mid", expect_fallback=True)
     _assert_equal(ours, ref)
@@ -192,8 +198,8 @@ def test_cases_symusic_cannot_describe_fall_back_and_are_counted(make):
 
 def test_simultaneous_note_offs_in_descending_pitch_documented_limitation():
     """symusic cannot tell the file order of same-tick note-offs: ties are put in ascending
-    pitch (what pretty_midi/note_seq writers and the Groove/MAESTRO files do). A file with
-    descending-pitch note-offs gives the same notes in a different list order."""
+    pitch (what pretty_midi/note_seq writers do). A file whose note-ons are sorted but whose
+    note-offs are not gives the same notes in a different list order."""
     ev = [(0, _on(0, 60, 80)), (0, _on(0, 64, 80)), (100, _off(0, 64)), (100, _off(0, 60))]
     ours, ref = _both(_midi_bytes([ev], type=0), "desc.mid")
     assert [n.pitch for n in ours.notes] == [60, 64]
@@ -257,6 +263,15 @@ def _corrupt_event():
     return bytes(data)
 
 
+def _tick_overflow():
+    """Delta times adding up past 2**31 ticks: a note would end before it starts."""
+    ev = [(0, _on(0, 60, 80))]
+    ev += [(k * ((1 << 28) - 1), _meta("text", text="x")) for k in range(1, 10)]
+    last = ev[-1][0]
+    ev += [(last, _off(0, 60)), (last, _on(0, 61, 80)), (last + 10, _off(0, 61))]
+    return _midi_bytes([ev], type=0)
+
+
 BAD_INPUTS = {
     "empty": (lambda: b"", "empty file"),
     "truncated": (lambda: _good_bytes()[:-6], "truncated"),
@@ -270,6 +285,7 @@ BAD_INPUTS = {
                                      [(0, _on(0, 60, 90)), (480, _off(0, 60))]]), "tempo"),
     "bad_event": (_corrupt_event, "cannot decode track 1"),
     "not_mtrk": (lambda: _good_bytes().replace(b"MTrk", b"XXXX", 1), "expected b'MTrk'"),
+    "end_before_start": (_tick_overflow, "beyond 2**31 ticks"),
 }
 
 
