@@ -4,16 +4,21 @@ The parity cases repeat the inputs and expected events of note-seq's
 performance_lib_test.py and performance_encoder_decoder_test.py, checked through the
 converter's one-hot tensors.
 """
+import glob
+import os
+
 import numpy as np
 import pytest
 from note_seq import testing_lib
 from note_seq.performance_lib import PerformanceEvent as PE
 from note_seq.protobuf import music_pb2
 
+from conftest import SHARED_DATA
 from musicgen.converters.base import np_onehot
 from musicgen.converters.performance import PerformanceConverter
 
 ON, OFF, SHIFT, VEL = PE.NOTE_ON, PE.NOTE_OFF, PE.TIME_SHIFT, PE.VELOCITY
+MAESTRO = os.path.join(SHARED_DATA, "maestro-v2.0.0")
 THREE_NOTES = [(60, 100, 0.0, 4.0), (64, 100, 0.0, 3.0), (67, 127, 1.0, 2.0)]
 
 
@@ -237,3 +242,22 @@ def test_bad_arguments_are_rejected():
         PerformanceConverter(max_events=0)
     with pytest.raises(ValueError, match="shape"):
         PerformanceConverter().from_tensors([np.zeros((2, 2, 2))])
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not os.path.isdir(MAESTRO), reason="needs ../shared/data/maestro-v2.0.0")
+def test_maestro_excerpt_round_trip():
+    from note_seq import sequences_lib
+
+    from musicgen.midi_io import midi_file_to_note_sequence
+    path = sorted(glob.glob(os.path.join(MAESTRO, "2004", "*.midi")))[0]
+    ns = sequences_lib.extract_subsequence(midi_file_to_note_sequence(path), 0.0, 30.0)
+    conv = PerformanceConverter(min_pitch=21, max_pitch=108, max_events=128)
+    prepared = conv.prepare(ns)
+    expected = quantized_form([(n.pitch, n.velocity, n.start_time, n.end_time)
+                               for n in prepared.notes])
+    tensors = conv.to_tensors(ns)
+    assert len(tensors) >= 2 and max(tensors.lengths) == 128
+    whole = PerformanceConverter(min_pitch=21, max_pitch=108)
+    (decoded,) = whole.from_tensors(whole.to_tensors(ns).outputs)
+    assert len(expected) > 50 and note_tuples(decoded) == expected

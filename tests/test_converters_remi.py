@@ -1,11 +1,14 @@
 """RemiConverter: token stream, vocabulary save/load, chord matcher, round trips, windows."""
+import glob
 import json
+import os
 
 import numpy as np
 import pytest
 from note_seq import testing_lib
 from note_seq.protobuf import music_pb2
 
+from conftest import SHARED_DATA
 from musicgen.converters import remi_chords
 from musicgen.converters.base import np_onehot
 from musicgen.converters.remi import RemiConverter, RemiVocabulary, tempo_tokens
@@ -276,3 +279,25 @@ def test_time_signatures_are_ignored_and_tempo_changes_need_presplit():
     ns.tempos.add(time=2.0, qpm=90.0)
     with pytest.raises(ValueError, match="one tempo per piece"):
         conv.to_tensors(ns)
+
+
+MAESTRO = os.path.join(SHARED_DATA, "maestro-v2.0.0")
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not os.path.isdir(MAESTRO), reason="needs ../shared/data/maestro-v2.0.0")
+def test_maestro_excerpt_round_trip():
+    from note_seq import sequences_lib
+
+    from musicgen.midi_io import midi_file_to_note_sequence
+    path = sorted(glob.glob(os.path.join(MAESTRO, "2004", "*.midi")))[0]
+    ns = sequences_lib.extract_subsequence(midi_file_to_note_sequence(path), 0.0, 30.0)
+    conv = RemiConverter(min_pitch=21, max_pitch=108)
+    prepared = conv.prepare(ns)
+    qpm = prepared.tempos[0].qpm
+    (decoded,) = conv.from_tensors(conv.to_tensors(ns).outputs)
+    expected = grid_form([(n.pitch, n.velocity, n.start_time, n.end_time) for n in prepared.notes],
+                         qpm, decoded_qpm=round(qpm))
+    assert len(expected) > 50 and note_tuples(decoded) == expected
+    windows = RemiConverter(min_pitch=21, max_pitch=108, max_tokens=128).to_tensors(ns)
+    assert len(windows) >= 2 and max(windows.lengths) <= 128
