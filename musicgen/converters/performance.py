@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-import numpy as np
 from note_seq import performance_encoder_decoder, performance_lib, sequences_lib
 from note_seq.protobuf import music_pb2
 
