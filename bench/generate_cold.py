@@ -86,6 +86,7 @@ def main(argv=None) -> dict:
         "midi_files_written": n_files,
         "import_breakdown_s": breakdown,
         "cpu_count": os.cpu_count(),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
@@ -102,8 +103,10 @@ def main(argv=None) -> dict:
 def render_md(r: dict) -> str:
     rows = "\n".join(f"| `{name}` | {secs:.2f} |" for name, secs in r["import_breakdown_s"])
     return (f"# Cold start of `{r['command']}`\n\n"
-            f"Median of {r['repeats']} fresh processes ({r['cpu_count']} CPUs, Python "
-            f"{r['python']}, {r['date']}; `bench/generate_cold.py`).\n\n"
+            f"Median of {r['repeats']} fresh processes ({r['cpu_count']} CPUs, 1-min load "
+            f"average {r['load_average_1min_at_end']} at the end, Python {r['python']}, "
+            f"{r['date']}; `bench/generate_cold.py`). Compare the ratio, not the seconds, "
+            "across machines and loads.\n\n"
             "| command | median wall s | runs |\n|---|---|---|\n"
             f"| `python -c \"import tensorflow\"` (baseline) | {r['import_tensorflow_median_s']:.2f}"
             f" | {r['import_tensorflow_s']} |\n"
