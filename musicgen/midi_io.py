@@ -18,9 +18,16 @@ pretty_midi semantics reproduced here (see `_pretty_notes`):
   earlier tick; notes that never close, or close on their start tick, vanish.
 * drums are channel 9; key signatures are key % 12 plus MAJOR/MINOR.
 
-Files whose events symusic cannot describe precisely enough (see
-`_FALLBACK_REASONS`) are parsed with note_seq instead; `fallback_count()`
-tells how many times that happened in this process.
+symusic reports notes, not events, so some files cannot be reproduced from it. These
+are detected and parsed with note_seq instead (counted by reason in `fallback_count()`):
+same-pitch notes that overlap; several channels/programs in one MIDI track; a track name
+that is non-ASCII or not the first event before the notes; same-tick note-offs in a track
+whose same-tick note-ons are not in pitch order (a writer that does not sort). Not
+detectable, so not handled (absent from Groove and MAESTRO, see bench/midi_equality.py):
+same-tick note-offs out of pitch order in a track whose note-ons are sorted (the notes
+are the same, listed in another order); a program change while a note is held; a note
+left open while an earlier note of its pitch is still sounding; several same-tick tempo
+or signature events in track 0.
 
 Writing goes through note_seq (`note_sequence_to_midi_file`).
 """
