@@ -62,9 +62,19 @@ class BaseLstmDecoder(keras.layers.Layer):
         """name -> scalar, masked by the sequence lengths."""
         raise NotImplementedError
 
-    def sample_from_logits(self, logits, temperature=1.0):
-        """(B, output_depth) logits -> (B, output_depth) sample in the converter's format."""
+    def sample_from_logits(self, logits, temperature, noise):
+        """(B, depth) logits + uniform(0, 1) noise of the same shape -> (B, depth) sample in the
+        converter's format. The noise is drawn up front for all steps (one random op per
+        sequence, and the step function stays deterministic)."""
         raise NotImplementedError
+
+    def _noise(self, num_steps: int, n):
+        """Uniform noise in (0, 1) for num_steps steps: (num_steps, n, output_depth)."""
+        return keras.random.uniform((num_steps, n, self.output_depth), minval=1e-7,
+                                    maxval=1.0 - 1e-7, seed=self.seed_generator)
+
+    def _project(self, rnn_output):
+        return self.output_layer.call(rnn_output)
 
     # ---- shared -----------------------------------------------------------------------------
     def build_decoder(self, z_depth: int, control_depth: int = 0) -> None:
@@ -83,16 +93,19 @@ class BaseLstmDecoder(keras.layers.Layer):
                                   training=None):
         """Step through time, replacing each previous ground truth by a sample w.p. p."""
         states = self.initial_state(z)
+        num_steps = x_input.shape[1]
+        noise = self._noise(num_steps, ops.shape(x_input)[0])
+        coins = noise[:, :, :1]  # per sequence and step: use the sample when coin < p
+        noise = self._noise(num_steps, ops.shape(x_input)[0])
         all_logits = []
-        for t in range(x_input.shape[1]):
+        for t in range(num_steps):
             x_t = x_input[:, t]
             if all_logits:
-                sampled = ops.stop_gradient(self.sample_from_logits(all_logits[-1], 1.0))
-                coin = keras.random.uniform(ops.shape(x_t[:, :1]), seed=self.seed_generator)
-                x_t = ops.where(coin < sampling_probability, sampled, x_t)
+                sampled = self.sample_from_logits(all_logits[-1], 1.0, noise[t])
+                x_t = ops.where(coins[t] < sampling_probability, ops.stop_gradient(sampled), x_t)
             c_t = None if controls is None else controls[:, t]
             out, states = self.rnn.step(concat_nonempty([x_t, z, c_t]), states, training=training)
-            all_logits.append(self.output_layer(out))
+            all_logits.append(self._project(out))
         return ops.stack(all_logits, axis=1)
 
     def reconstruction_loss(self, x_input, x_target, lengths, z, controls=None,
@@ -115,11 +128,12 @@ class BaseLstmDecoder(keras.layers.Layer):
         """Sample `length` steps without teacher forcing. Returns ((n, length, depth), states)."""
         states = self.initial_state(z)
         x_t = start_inputs if start_inputs is not None else ops.zeros((n, self.output_depth))
+        noise = self._noise(length, n)
         samples = []
         for t in range(length):
             c_t = None if controls is None else controls[:, t]
             out, states = self.rnn.step(concat_nonempty([x_t, z, c_t]), states, training=False)
-            x_t = self.sample_from_logits(self.output_layer(out), temperature)
+            x_t = self.sample_from_logits(self._project(out), temperature, noise[t])
             samples.append(x_t)
         return ops.stack(samples, axis=1), states
 
@@ -134,13 +148,14 @@ class CategoricalLstmDecoder(BaseLstmDecoder):
         correct = ops.cast(ops.argmax(targets, -1) == ops.argmax(logits, -1), "float32")
         return {"accuracy": masked_mean(correct, mask)}
 
-    def sample_from_logits(self, logits, temperature=1.0):
+    def sample_from_logits(self, logits, temperature, noise):
+        """One-hot sample of softmax(logits / temperature) by the Gumbel-max trick
+        (temperature 0: argmax)."""
         if isinstance(temperature, (int, float)) and temperature <= 0:
-            index = ops.argmax(logits, axis=-1)
+            scores = logits
         else:
-            index = keras.random.categorical(logits / temperature, 1, seed=self.seed_generator)
-            index = index[:, 0]
-        return ops.one_hot(index, logits.shape[-1])
+            scores = logits / temperature - ops.log(-ops.log(noise))
+        return ops.one_hot(ops.argmax(scores, axis=-1), logits.shape[-1])
 
 
 class MultiOutCategoricalLstmDecoder(CategoricalLstmDecoder):
@@ -167,10 +182,11 @@ class MultiOutCategoricalLstmDecoder(CategoricalLstmDecoder):
                 for t, l in self._parts(targets, logits)]
         return {"accuracy": sum(a["accuracy"] for a in accs) / len(accs)}
 
-    def sample_from_logits(self, logits, temperature=1.0):
+    def sample_from_logits(self, logits, temperature, noise):
         parent = super(MultiOutCategoricalLstmDecoder, self).sample_from_logits
-        return ops.concatenate([parent(l, temperature)
-                                for l in split_depths(logits, self.output_depths)], axis=-1)
+        return ops.concatenate([parent(l, temperature, u) for l, u in zip(
+            split_depths(logits, self.output_depths), split_depths(noise, self.output_depths))],
+            axis=-1)
 
 
 class GrooveLstmDecoder(BaseLstmDecoder):
@@ -205,12 +221,14 @@ class GrooveLstmDecoder(BaseLstmDecoder):
         return {"accuracy": masked_mean(ops.min(correct, axis=-1), mask),
                 "hit_accuracy": masked_mean(ops.mean(correct, axis=-1), mask)}
 
-    def sample_from_logits(self, logits, temperature=1.0):
+    def sample_from_logits(self, logits, temperature, noise):
+        """Hits ~ Bernoulli(sigmoid(logits / temperature)) (temperature 0: logit > 0);
+        velocities and offsets are the activated outputs."""
         hit_logits, vel_logits, off_logits = ops.split(logits, 3, axis=-1)
         if isinstance(temperature, (int, float)) and temperature <= 0:
             hits = ops.cast(hit_logits > 0, "float32")
         else:
-            coin = keras.random.uniform(ops.shape(hit_logits), seed=self.seed_generator)
+            coin = ops.split(noise, 3, axis=-1)[0]
             hits = ops.cast(coin < ops.sigmoid(hit_logits / temperature), "float32")
         return ops.concatenate([hits, ops.sigmoid(vel_logits), ops.tanh(off_logits)], axis=-1)
 

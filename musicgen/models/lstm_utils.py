@@ -99,7 +99,8 @@ class StackedLstm(keras.layers.Layer):
         for i, lstm in enumerate(self.lstms):
             if self.dropouts:
                 x = self.dropouts[i](x, training=training)
-            x, state = lstm.cell(x, list(states[i]), training=training)
+            # .call skips Layer.__call__ bookkeeping: this runs once per step, often eagerly.
+            x, state = lstm.cell.call(x, list(states[i]), training=training)
             new_states.append(list(state))
         return x, new_states
 

@@ -16,6 +16,18 @@ LN2 = math.log(2.0)
 SAMPLING_SCHEDULES = ("constant", "inverse_sigmoid", "exponential")
 
 
+def power_of_step(base: float, step):
+    """base**step for a python float base and a float32 step, without float32 rounding of base.
+
+    exp(step * log(base)) with log taken in double precision: 0.99999 is not exact in float32, and
+    float32 0.99999**1000 is off by 1e-3 relative. base 0 gives 1 at step 0 and 0 after.
+    """
+    base = float(base)
+    if base <= 0.0:
+        return ops.cast(step <= 0, "float32")
+    return ops.exp(step * math.log(base))
+
+
 def kl_divergence_standard_normal(mu, sigma):
     """KL(N(mu, diag(sigma^2)) || N(0, I)) in nats, summed over the last axis.
 
@@ -33,14 +45,13 @@ def free_bits_kl_cost(kl_nats, free_bits):
 def beta_schedule(step, max_beta, beta_rate):
     """KL weight (1 - beta_rate**step) * max_beta (beta_rate 0 gives 0 at step 0, then max_beta)."""
     step = ops.cast(step, "float32")
-    return (1.0 - ops.power(ops.cast(beta_rate, "float32"), step)) * max_beta
+    return (1.0 - power_of_step(beta_rate, step)) * max_beta
 
 
 def learning_rate_schedule(step, learning_rate, decay_rate, min_learning_rate):
     """(learning_rate - min_learning_rate) * decay_rate**step + min_learning_rate."""
     step = ops.cast(step, "float32")
-    return ((learning_rate - min_learning_rate) * ops.power(ops.cast(decay_rate, "float32"), step)
-            + min_learning_rate)
+    return (learning_rate - min_learning_rate) * power_of_step(decay_rate, step) + min_learning_rate
 
 
 def check_sampling_schedule(schedule: str, rate: float) -> None:
@@ -72,7 +83,7 @@ def sampling_probability(step, schedule: str, rate: float):
         return ops.convert_to_tensor(k, "float32")
     if schedule == "inverse_sigmoid":
         return 1.0 - k / (k + ops.exp(step / k))
-    return 1.0 - ops.power(ops.cast(k, "float32"), step)
+    return 1.0 - power_of_step(k, step)
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
