@@ -103,42 +103,69 @@ def _new_pool(num_workers: int):
         num_workers, mp_context=multiprocessing.get_context("fork"))
 
 
+def _process_framed(process: Callable[[Any], Result], items: list) -> list:
+    """``process`` over a chunk of items, then TFRecord framing (CRCs) of the records, so that the
+    workers, not the writing parent, pay for it."""
+    results = [process(item) for item in items]
+    for result in results:
+        result.records = [tfrecord.frame_record(r) for r in result.records]
+    return results
+
+
 def _isolated(job: Job, item) -> Result:
     """Run one item alone in a fresh process; a crash becomes a skip."""
     with _new_pool(1) as pool:
         try:
-            return pool.submit(job.process, item).result()
+            return pool.submit(_process_framed, job.process, [item]).result()[0]
         except BrokenProcessPool:
             return crash_result(job, item, "killed")
 
 
-def ordered_results(job: Job, items: Iterable, num_workers: int, window: int = 0) -> Iterator[Result]:
-    """``job.process`` over ``items`` in input order, at most ``window`` items in flight."""
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def ordered_results(job: Job, items: Iterable, num_workers: int, chunk_size: int = 4,
+                    window: int = 0) -> Iterator[Result]:
+    """Framed results of ``job.process`` over ``items``, in input order.
+
+    Items go to the workers in chunks of ``chunk_size`` (less IPC per small file), at most
+    ``window`` chunks in flight (default 16 per worker), so memory stays bounded however long
+    ``items`` is, while one slow file (e.g. a parser fallback taking seconds) does not idle the
+    other workers: they keep going up to the window while the writer waits for it.
+    """
     if num_workers <= 1:
-        for item in items:
-            yield job.process(item)
+        for chunk in _chunks(items, chunk_size):
+            yield from _process_framed(job.process, chunk)
         return
-    window = window or 4 * num_workers
+    window = window or 16 * num_workers
     pool = _new_pool(num_workers)
     pending = collections.deque()
     try:
-        iterator = iter(items)
+        chunks = _chunks(items, chunk_size)
         while True:
             while len(pending) < window:
-                item = next(iterator, StopIteration)
-                if item is StopIteration:
+                chunk = next(chunks, None)
+                if chunk is None:
                     break
-                pending.append((item, pool.submit(job.process, item)))
+                pending.append((chunk, pool.submit(_process_framed, job.process, chunk)))
             if not pending:
                 return
-            item, future = pending.popleft()
+            chunk, future = pending.popleft()
             try:
-                yield future.result()
+                yield from future.result()
             except BrokenProcessPool:
                 pool.shutdown(wait=False, cancel_futures=True)
-                yield _isolated(job, item)
-                for other, _ in pending:
-                    yield _isolated(job, other)
+                for broken, _ in [(chunk, future)] + list(pending):
+                    for item in broken:
+                        yield _isolated(job, item)
                 pending.clear()
                 pool = _new_pool(num_workers)
     finally:
@@ -158,7 +185,7 @@ def run_local(job: Job, items: Iterable, output_dir: str, num_shards: dict, num_
                 if result.records and result.split not in writers:
                     raise ValueError(f"{job.name}: records for split {result.split!r} without a writer")
                 for record in result.records:
-                    writers[result.split].write(record)
+                    writers[result.split].write(record, framed=True)
                 summary.add(result.summary())
                 bar.update(1)
     except BaseException:

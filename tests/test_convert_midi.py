@@ -163,6 +163,26 @@ def test_shards_are_atomic_when_the_job_dies(tmp_path):
     assert [tfrecord.count_records(p) for p in sorted(glob.glob(os.path.join(out, "valid-*")))] == [1, 0]
 
 
+def _echo(item):
+    return runner_lib.Result("train", records=[str(item).encode()])
+
+
+def test_local_runner_streams_in_order_with_bounded_look_ahead():
+    import itertools
+    pulled = []
+
+    def endless():
+        for i in itertools.count():
+            pulled.append(i)
+            yield i
+
+    results = runner_lib.ordered_results(_job(_echo), endless(), num_workers=2, chunk_size=3, window=4)
+    first = [r.records[0] for r in itertools.islice(results, 10)]
+    results.close()
+    assert first == [tfrecord.frame_record(str(i).encode()) for i in range(10)]
+    assert len(pulled) <= 10 + 4 * 3 + 3  # never more than the window ahead of the consumer
+
+
 def test_a_crashing_worker_becomes_a_skip(tmp_path):
     summary = runner_lib.run_local(_job(_die_on_two), range(5), str(tmp_path), {"train": 1},
                                    num_workers=2)

@@ -59,6 +59,10 @@ class RecordFileWriter:
     def write(self, data: bytes) -> None:
         self._f.write(frame_record(data))
 
+    def write_framed(self, framed: bytes) -> None:
+        """Write a record already framed by :func:`frame_record` (e.g. in a worker process)."""
+        self._f.write(framed)
+
     def close(self, fsync: bool = True) -> None:
         if self._f.closed:
             return
@@ -154,9 +158,13 @@ class ShardedWriter:
         self._writers = [RecordFileWriter(os.path.join(
             output_dir, f"{TMP_PREFIX}{token}-{os.path.basename(p)}")) for p in self.final_paths]
 
-    def write(self, data: bytes, key: Optional[int] = None) -> None:
+    def write(self, data: bytes, key: Optional[int] = None, framed: bool = False) -> None:
+        """Append a record (``framed``: already in TFRecord framing) to shard ``key % num_shards``."""
         shard = (self.count if key is None else key) % self.num_shards
-        self._writers[shard].write(data)
+        if framed:
+            self._writers[shard].write_framed(data)
+        else:
+            self._writers[shard].write(data)
         self.count += 1
 
     def close(self) -> list:
