@@ -1,4 +1,7 @@
 """Shared helpers for the model / config tests: tiny hparams, random batches in the brief's format."""
+import dataclasses
+import functools
+
 import numpy as np
 
 import configs
@@ -11,10 +14,21 @@ def is_hierarchical(config) -> bool:
     return getattr(config.model.decoder_fn, "func", None) is HierarchicalLstmDecoder
 
 
-def tiny_config(name: str, extra: str = ""):
-    """The named config with tiny layers; flat configs also get max_seq_len=8 (speed)."""
+def tiny_config(name: str, extra: str = "", short: bool = True):
+    """The named config with tiny layers. With `short` (speed: eager LSTMs step in Python),
+    flat configs get max_seq_len=8 and hierarchies over more than 64 steps keep their
+    16-step segments but only 2 conductor steps (level_lengths [2, 16], max_seq_len 32)."""
     config = configs.CONFIG_MAP[name]
-    overrides = TINY if is_hierarchical(config) else TINY + ",max_seq_len=8"
+    overrides = TINY
+    if short and not is_hierarchical(config):
+        overrides += ",max_seq_len=8"
+    elif short and config.hparams.max_seq_len > 64:
+        decoder_fn = config.model.decoder_fn
+        levels = decoder_fn.keywords["level_lengths"]
+        model = dataclasses.replace(config.model, decoder_fn=functools.partial(
+            decoder_fn, level_lengths=[2, levels[-1]]))
+        config = dataclasses.replace(config, model=model)
+        overrides += f",max_seq_len={2 * levels[-1]}"
     return configs.update_config(config, overrides + ("," + extra if extra else ""))
 
 

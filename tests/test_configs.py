@@ -92,8 +92,19 @@ def test_hierarchical_length_mismatch_is_rejected():
         configs.build_model(cfg)
 
 
+@pytest.mark.parametrize("name", ["hierdec-mel_16bar", "hierdec-trio_16bar"])
+def test_full_length_hierarchies_build(name):
+    """The 16-bar hierarchies train below with 2 conductor steps; here at their real length."""
+    cfg = tiny_config(name, short=False)
+    model = configs.build_model(cfg, compile=False)
+    assert model.decoder.level_lengths == [16, 16] and model.decoder.num_segments == 16
+    emb = model.decoder.segment_embeddings(np.zeros((3, 4), "float32"))
+    assert tuple(emb.shape) == (3 * 16, 8)
+
+
 @pytest.mark.parametrize("name", sorted(MAGENTA))
 def test_every_config_builds_and_trains_one_step(name):
+    """Tiny layers and short sequences (see model_helpers.tiny_config), real structure."""
     cfg = tiny_config(name)
     model = configs.build_model(cfg, compile=False, seed=1)
     model.compile(optimizer=model.make_optimizer(), run_eagerly=True)  # no tracing: faster here

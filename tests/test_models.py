@@ -183,7 +183,7 @@ def test_split_multi_out_segment_sampling():
     cfg = tiny_config("hierdec-trio_16bar")
     model = configs.build_model(cfg, compile=False, seed=0)
     emb = model.decoder.segment_embeddings(keras.random.normal((2, 4), seed=1))
-    assert tuple(emb.shape) == (2 * 16, 8)
+    assert tuple(emb.shape) == (2 * model.decoder.num_segments, 8)
     segment, states = model.decoder.core.sample(2, 16, emb[:2], temperature=1.0)
     assert tuple(segment.shape) == (2, 16, 692) and len(states) == 3
     _assert_one_hot_parts(_np(segment), [90, 90, 512])
