@@ -37,17 +37,48 @@ def timed(cmd: list, cwd: str) -> float:
     return wall
 
 
-def import_breakdown(cmd: list, cwd: str, top: int = 12) -> list:
-    """Cumulative import seconds of the heaviest top-level packages (python -X importtime)."""
+WATCHED_IMPORTS = ("keras", "tensorflow", "configs", "note_seq", "note_seq.notebook_utils",
+                   "note_seq.audio_io", "musicgen.models", "musicgen.converters", "musicgen.midi_io",
+                   "symusic", "absl.app", "tensorflow_probability", "tensorflow_datasets", "librosa")
+
+
+def import_breakdown(cmd: list, cwd: str) -> list:
+    """Cumulative import seconds (python -X importtime) of WATCHED_IMPORTS, where imported."""
     proc = subprocess.run([cmd[0], "-X", "importtime"] + cmd[1:], cwd=cwd, env=ENV,
                           capture_output=True, text=True)
-    totals = {}
+    found = {}
     for line in proc.stderr.splitlines():
-        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
-        if m and len(m.group(2)) == 1:  # top-level (not nested) imports only
-            name = m.group(3).split(".")[0]
-            totals[name] = totals.get(name, 0) + int(m.group(1)) / 1e6
-    return sorted(([k, round(v, 3)] for k, v in totals.items()), key=lambda kv: -kv[1])[:top]
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)$", line)
+        if m and m.group(2) in WATCHED_IMPORTS and m.group(2) not in found:
+            found[m.group(2)] = round(int(m.group(1)) / 1e6, 3)
+    return [[name, found[name]] for name in WATCHED_IMPORTS if name in found]
+
+
+PHASES = r"""
+import json, os, sys, time
+t = [time.perf_counter()]
+import keras, configs; t.append(time.perf_counter())
+from musicgen import checkpoints, midi_io
+from musicgen.trained_model import DEFAULT_CONFIG, load_model
+from musicgen.trained_model import TrainedModel; t.append(time.perf_counter())
+path = sys.argv[1] or checkpoints.pretrained_path(DEFAULT_CONFIG)
+name, config, model = load_model(None, path); t.append(time.perf_counter())
+tm = TrainedModel(config, model=model, batch_size=5)
+seqs = tm.sample(5); t.append(time.perf_counter())
+for i, ns in enumerate(seqs):
+    midi_io.note_sequence_to_midi_file(ns, os.path.join(sys.argv[2], f"{i}.mid"))
+t.append(time.perf_counter())
+names = ["import keras+configs (TF, note_seq, converters, models)", "import musicgen rest",
+         "build model + load weights", "sample 5 (encode-free decode)", "write 5 MIDI files"]
+print(json.dumps({k: round(b - a, 3) for k, a, b in zip(names, t, t[1:])}))
+"""
+
+
+def phases(checkpoint, cwd: str) -> dict:
+    """Seconds per phase of one in-process generate run (a fresh process)."""
+    proc = subprocess.run([sys.executable, "-c", PHASES, checkpoint or "", cwd], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> dict:
@@ -71,6 +102,7 @@ def main(argv=None) -> dict:
             gen_times.append(timed(gen, cwd))
         n_files = len(os.listdir(os.path.join(cwd, "out")))
         breakdown = import_breakdown(gen, cwd)
+        phase_s = phases(args.checkpoint_file and os.path.abspath(args.checkpoint_file), cwd)
 
     result = {
         "command": "python -m musicgen.generate --num_outputs=5"
@@ -85,6 +117,7 @@ def main(argv=None) -> dict:
                                                / statistics.median(base_times), 2),
         "midi_files_written": n_files,
         "import_breakdown_s": breakdown,
+        "phases_s": phase_s,
         "cpu_count": os.cpu_count(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "python": sys.version.split()[0],
@@ -113,7 +146,11 @@ def render_md(r: dict) -> str:
             f"| `{r['command']}` | {r['generate_median_s']:.2f} | {r['generate_s']} |\n\n"
             f"Ratio generate / import tensorflow: **{r['ratio_generate_over_import_tf']}x**; "
             f"{r['midi_files_written'] // r['repeats']} MIDI files per run.\n\n"
-            "Heaviest top-level imports of the generate command (`-X importtime`, cumulative s):\n\n"
+            "Phases of one in-process run (fresh process, s):\n\n| phase | s |\n|---|---|\n"
+            + "".join(f"| {k} | {v:.2f} |\n" for k, v in r["phases_s"].items()) + "\n"
+            "Cumulative import time of selected packages in the generate command "
+            "(`-X importtime`; nested ones are included in their parents; a package not listed "
+            "was never imported):\n\n"
             f"| package | s |\n|---|---|\n{rows}\n")
 
 
