@@ -7,9 +7,10 @@ writes checkpoints, so `python -m musicgen.train`, `musicgen.evaluate`, `musicge
 Checkpoint layout of a run directory (written by `save_checkpoint`)::
 
     <run_dir>/checkpoint.json                 pointer: {"latest": "ckpt-00001000", "all": [...], ...}
-    <run_dir>/checkpoints/ckpt-00001000.weights.h5     model weights (keras save_weights)
-    <run_dir>/checkpoints/ckpt-00001000.optimizer.npz  optimizer variables (save_own_variables)
-    <run_dir>/checkpoints/ckpt-00001000.json           {"step", "config", "hparams", "hparams_values", ...}
+    <run_dir>/checkpoints/ckpt-00001000.weights.h5     keras save_weights of the compiled model:
+                                                       weights + optimizer variables (Adam moments,
+                                                       iteration count)
+    <run_dir>/checkpoints/ckpt-00001000.json           {"step", "config", "hparams", "metrics", ...}
 
 Every file is written to a temporary name and renamed, and the pointer is updated last, so a run killed
 while saving still resumes from the previous complete checkpoint.
@@ -21,7 +22,7 @@ hparams string, so `load_for_inference(path)` rebuilds the model without any fla
 API (all paths may be str or os.PathLike):
 
     get_config(name_or_config, hparams_str="") -> (config_name, config)
-    build_model_for(name_or_config, hparams_str="") -> (config, model)    # variables created
+    build_model_for(name_or_config, hparams_str="", compile=False) -> (config, model)  # variables made
     dummy_batch(config, batch_size=1) -> batch dict of zeros (the brief's batch format)
     save_checkpoint(run_dir, model, optimizer, step, config_name, hparams_str="", keep=5, metrics=None)
     latest_checkpoint(run_dir) -> checkpoint prefix path or None
@@ -42,7 +43,7 @@ import numpy as np
 CHECKPOINT_SUBDIR = "checkpoints"
 POINTER_FILE = "checkpoint.json"
 WEIGHTS_SUFFIX = ".weights.h5"
-OPTIMIZER_SUFFIX = ".optimizer.npz"
+OPTIMIZER_SUFFIX = ".optimizer.npz"  # written by early versions; ignored now
 META_SUFFIX = ".json"
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 
@@ -102,18 +103,17 @@ def build_variables(model, config) -> None:
         model(dummy_batch(config), training=False)
 
 
-def build_model_for(name_or_config, hparams_str: str = "", build: bool = True):
+def build_model_for(name_or_config, hparams_str: str = "", build: bool = True,
+                    compile: bool = False):
     """Build the Keras model of a config (with hparams overrides). Returns (config, model).
 
     With build=True (default) the variables exist on return, so weights can be loaded right away.
+    compile=True attaches the config's optimizer (training); inference leaves it out, so loading a
+    training checkpoint skips its optimizer variables silently.
     """
     _, config = get_config(name_or_config, hparams_str)
-    configs = _configs_module()
-    if hasattr(configs, "build_model"):
-        model = configs.build_model(config)
-    else:
-        model = config.model(config.hparams, config.data_converter.output_depth)
-    if build:
+    model = _configs_module().build_model(config, compile=compile)
+    if build and not model.built:
         build_variables(model, config)
     return config, model
 
@@ -155,16 +155,12 @@ def save_checkpoint(run_dir, model, optimizer, step: int, config_name: str, hpar
     name = f"ckpt-{int(step):08d}"
     prefix = os.path.join(ckpt_dir, name)
 
+    if optimizer is not None and getattr(model, "optimizer", None) is not optimizer:
+        raise ValueError("save_checkpoint: the optimizer must be the model's compiled optimizer "
+                         "(its variables are saved with the weights)")
     tmp_weights = prefix + "-tmp" + WEIGHTS_SUFFIX
     model.save_weights(tmp_weights)
     os.replace(tmp_weights, prefix + WEIGHTS_SUFFIX)
-    if optimizer is not None:
-        store = {}
-        optimizer.save_own_variables(store)
-        tmp_opt = prefix + "-tmp" + OPTIMIZER_SUFFIX
-        with open(tmp_opt, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in store.items()})
-        os.replace(tmp_opt, prefix + OPTIMIZER_SUFFIX)
     meta = {"step": int(step), "config": config_name, "hparams": hparams_str or "",
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "metrics": metrics or {}}
     _write_json_atomic(prefix + META_SUFFIX, meta)
@@ -215,15 +211,15 @@ def read_metadata(path) -> dict:
 
 
 def restore_checkpoint(path, model, optimizer=None) -> int:
-    """Load weights (and optimizer state when given and saved) from a checkpoint; return its step."""
+    """Load weights (and the optimizer state, when the model is compiled) from a checkpoint.
+
+    `optimizer`: the model's compiled optimizer; it is built first so its variables (iteration
+    count, Adam moments) exist to receive the saved values. Returns the checkpoint's step.
+    """
     prefix = _strip_suffix(os.fspath(path))
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
     model.load_weights(prefix + WEIGHTS_SUFFIX)
-    opt_path = prefix + OPTIMIZER_SUFFIX
-    if optimizer is not None and os.path.exists(opt_path):
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-        with np.load(opt_path) as data:
-            optimizer.load_own_variables({k: data[k] for k in data.files})
     return int(read_metadata(prefix).get("step", 0))
 
 
@@ -280,10 +276,11 @@ def export_weights(model, path, config_name: str, hparams_str: str = "", dtype: 
             if np.issubdtype(data.dtype, np.floating) and data.dtype != target:
                 del f[name]
                 f.create_dataset(name, data=data.astype(target))
-    # h5py leaves freed space in the file: copy into a fresh file to keep it small.
+    # Copy into a fresh file (h5py leaves freed space behind), without optimizer variables.
     with h5py.File(tmp, "r") as src, h5py.File(tmp + ".pack", "w") as dst:
         for key in src:
-            src.copy(src[key], dst, name=key)
+            if key != "optimizer":
+                src.copy(src[key], dst, name=key)
         for k, v in src.attrs.items():
             dst.attrs[k] = v
     os.remove(tmp)

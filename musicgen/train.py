@@ -103,9 +103,9 @@ def build_training_state(config_name: str, hparams_str: str, strategy):
     from musicgen import checkpoints
     from musicgen.models.schedules import make_optimizer
     with strategy.scope():
-        config, model = checkpoints.build_model_for(config_name, hparams_str)
-        optimizer = make_optimizer(config.hparams)
-        model.compile(optimizer=optimizer)
+        config, model = checkpoints.build_model_for(config_name, hparams_str, compile=True)
+        if getattr(model, "optimizer", None) is None:
+            model.compile(optimizer=make_optimizer(config.hparams))
         model.optimizer.build(model.trainable_variables)
     return config, model, model.optimizer
 
@@ -131,6 +131,21 @@ def _scalar_logs(logs: dict) -> dict:
         except (TypeError, ValueError):
             pass
     return out
+
+
+def write_scalars(writer, step: int, scalars: dict) -> None:
+    """TensorBoard scalar summaries without the tensorboard package (tensorflow-cpu lacks it).
+
+    Writes the same records as tf.summary.scalar: a float tensor tagged with the scalars plugin.
+    """
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+    meta = summary_pb2.SummaryMetadata(data_class=summary_pb2.DATA_CLASS_SCALAR)
+    meta.plugin_data.plugin_name = "scalars"
+    with writer.as_default(step=step):
+        for k, v in scalars.items():
+            tf.summary.write(k, tf.constant(float(v), tf.float32), metadata=meta)
+    writer.flush()
 
 
 def _distributed_step(strategy, step_fn):
@@ -244,11 +259,9 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
                     secs = (time.time() - t_last) / max(step - step_last, 1)
                     t_last, step_last = time.time(), step
                     logging.info(_format_logs(step, num_steps, logs, secs, batch_size))
-                    with writer.as_default(step=step):
-                        for k, v in logs.items():
-                            tf.summary.scalar(k, v)
-                        tf.summary.scalar("secs_per_step", secs)
-                    writer.flush()
+                    write_scalars(writer, step, dict(logs, secs_per_step=secs))
+                    if hasattr(model, "reset_metrics"):
+                        model.reset_metrics()  # the next line averages the next window only
                 if step % save_checkpoint_steps == 0 and step < num_steps:
                     save(logs)
     except KeyboardInterrupt:
@@ -263,12 +276,11 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
 
 
 def _progress_bar(enabled: bool, step: int, total: int):
-    if not enabled:
+    """A tqdm bar on an interactive terminal (log files get the --log_every lines only)."""
+    if not enabled or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
-    interactive = sys.stderr.isatty()
-    return tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
-                mininterval=0.5 if interactive else 60.0, disable=None if interactive else False)
+    return tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
 
 
 def _write_json(path: str, obj) -> None:
@@ -317,9 +329,10 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
 
     prefix = checkpoints.resolve_checkpoint_path(checkpoint or run_dir)
     meta = checkpoints.read_metadata(prefix)
-    config, model = checkpoints.build_model_for(meta["config"], meta.get("hparams", ""))
-    model.compile()
-    model.load_weights(prefix + checkpoints.WEIGHTS_SUFFIX)
+    # Compiled (Keras' test_step needs it); the optimizer state is loaded too, and unused.
+    config, model = checkpoints.build_model_for(meta["config"], meta.get("hparams", ""),
+                                                compile=True)
+    checkpoints.restore_checkpoint(prefix, model, model.optimizer)
     step = int(meta.get("step", 0))
     ds = input_lib.make_dataset(config, split, is_training=False, repeat=False,
                                 batch_size=batch_size, **(input_kwargs or {}))
@@ -349,10 +362,7 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
     eval_dir = os.path.join(run_dir, "eval")
     os.makedirs(eval_dir, exist_ok=True)
     writer = tf.summary.create_file_writer(eval_dir)
-    with writer.as_default(step=step):
-        for k, v in metrics.items():
-            if isinstance(v, float):
-                tf.summary.scalar(k, v)
+    write_scalars(writer, step, {k: v for k, v in metrics.items() if isinstance(v, float)})
     writer.close()
     _write_json(os.path.join(eval_dir, "eval_metrics.json"), metrics)
     return metrics

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from musicgen.converters.base import ConverterTensors
+from musicgen.datasets import examples as examples_lib
 
 AUTOTUNE = tf.data.AUTOTUNE
 KEYS = ("inputs", "outputs", "controls", "lengths")
@@ -93,52 +94,42 @@ def _elements_dataset(make_note_sequences: Callable[[], Iterable], config, is_tr
         output_signature=element_spec(config))
 
 
-# ---- tf.train.Example format -----------------------------------------------------------------
-def _float_feature(a) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(a, np.float32).ravel()))
-
-
-def _int_feature(a) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=np.asarray(a, np.int64).ravel()))
-
-
-def element_to_example(inputs, outputs, controls, lengths) -> tf.train.Example:
-    """One converted window as a tf.train.Example: flat float lists + int64 lengths."""
-    return tf.train.Example(features=tf.train.Features(feature={
-        "inputs": _float_feature(inputs), "outputs": _float_feature(outputs),
-        "controls": _float_feature(controls), "lengths": _int_feature(lengths)}))
-
-
+# ---- tf.train.Example shards (format: musicgen.datasets.examples) ------------------------------
 def write_examples(path: str, elements: Iterable[tuple]) -> int:
-    """Write element tuples as serialized tf.train.Examples to one TFRecord file; returns the count."""
-    n = 0
+    """Write element tuples as serialized tf.train.Examples to one TFRecord file; returns the count.
+
+    A helper for tests and benchmarks; `pipelines.make_examples` is the batch job.
+    """
+    from musicgen.datasets.tfrecord import write_records
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with tf.io.TFRecordWriter(tmp) as w:
-        for el in elements:
-            w.write(element_to_example(*el).SerializeToString())
-            n += 1
-    os.replace(tmp, path)
-    return n
+    return write_records(path, (examples_lib.encode_example(*el) for el in elements))
+
+
+def check_examples_spec(examples_path: str, config) -> None:
+    """Compare spec.json of a prepared examples directory (if any) with the config's converter."""
+    spec_path = os.path.join(examples_path, examples_lib.SPEC_FILENAME)
+    if not os.path.isdir(examples_path) or not os.path.exists(spec_path):
+        return
+    spec = examples_lib.load_spec(spec_path)
+    di, do, dc, length_shape = _depths(config)
+    want = {"input_depth": di, "output_depth": do, "control_depth": dc,
+            "length_shape": list(length_shape)}
+    bad = {k: (spec.get(k), v) for k, v in want.items() if k in spec and spec[k] != v}
+    if bad:
+        raise ValueError(f"--examples_path={examples_path}: {spec_path} was made for another "
+                         f"converter (stored vs config): {bad}")
 
 
 def parse_examples_fn(config) -> Callable:
-    """A function parsing a (B,) batch of serialized Examples into padded element tensors."""
+    """A function parsing a (B,) batch of serialized Examples into padded element tuples."""
     di, do, dc, length_shape = _depths(config)
     max_len = _max_seq_len(config)
-    spec = {k: tf.io.RaggedFeature(tf.float32) for k in ("inputs", "outputs", "controls")}
-    spec["lengths"] = tf.io.FixedLenFeature(length_shape or (), tf.int64)
-
-    def dense(ragged, depth, batch):
-        # Flat row-major (T, depth) values: padding the flat rows pads whole time steps.
-        flat = ragged.to_tensor(shape=[None, max_len * depth])
-        return tf.reshape(flat, [batch, max_len, depth])
 
     def parse(serialized):
-        f = tf.io.parse_example(serialized, spec)
-        b = tf.shape(serialized)[0]
-        return (dense(f["inputs"], di, b), dense(f["outputs"], do, b),
-                dense(f["controls"], dc, b), tf.cast(f["lengths"], tf.int32))
+        out = examples_lib.parse_batch(serialized, di, do, dc, max_len, length_shape)
+        if dc == 0:  # a zero-depth reshape cannot infer the batch size: build it explicitly
+            out["controls"] = tf.zeros([tf.shape(serialized)[0], max_len, 0], tf.float32)
+        return out["inputs"], out["outputs"], out["controls"], out["lengths"]
 
     return parse
 
@@ -195,6 +186,7 @@ def make_dataset(config, split: str = "train", *, examples_path: Optional[str] =
                          "(the config names no default examples path or TFDS dataset)")
 
     if examples_path:
+        check_examples_spec(examples_path, config)
         files = _files(split_pattern(examples_path, split), "--examples_path")
         ds = tf.data.Dataset.from_tensor_slices(files)
         if is_training:

@@ -1,0 +1,203 @@
+"""musicgen.train + musicgen.checkpoints on the real Groove fixtures (tests/data/groove, CC BY 4.0),
+converted to NoteSequence shards in the test, with a tiny groovae_4bar."""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, TEST_DATA
+from musicgen import checkpoints, midi_io, train
+from musicgen.datasets import input as input_lib
+from musicgen.datasets.tfrecord import ShardedWriter
+
+CONFIG = "groovae_4bar"
+TINY = "batch_size=4,enc_rnn_size=[16],dec_rnn_size=[16],z_size=8"
+
+
+@pytest.fixture(scope="module")
+def groove_ns_dir(tmp_path_factory):
+    """All five Groove fixture files as `train` and `validation` NoteSequence shards."""
+    out = tmp_path_factory.mktemp("groove_ns")
+    files = sorted(glob.glob(os.path.join(TEST_DATA, "groove", "**", "*.mid"), recursive=True))
+    assert len(files) == 5
+    sequences = [midi_io.midi_file_to_note_sequence(f) for f in files]
+    for split in ("train", "validation"):
+        with ShardedWriter(str(out), split, num_shards=1) as w:
+            for ns in sequences:
+                w.write(ns.SerializeToString())
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, groove_ns_dir):
+    """A run dir trained 3 steps (checkpoints at steps 2 and 3)."""
+    run_dir = str(tmp_path_factory.mktemp("runs") / "base")
+    step = train.train(CONFIG, run_dir, num_steps=3, hparams_str=TINY,
+                       input_kwargs={"dataset_dir": groove_ns_dir, "seed": 0},
+                       save_checkpoint_steps=2, log_every=1, progress=False)
+    assert step == 3
+    return run_dir
+
+
+def copy_run(src, tmp_path):
+    dst = str(tmp_path / "run")
+    shutil.copytree(src, dst)
+    return dst
+
+
+def optimizer_iterations(prefix):
+    import h5py
+    with h5py.File(prefix + checkpoints.WEIGHTS_SUFFIX) as f:
+        return int(f["optimizer/vars/0"][()])  # the optimizer's first variable: its iterations
+
+
+def test_checkpoints_written_and_pruned(trained_run):
+    names = sorted(os.listdir(os.path.join(trained_run, "checkpoints")))
+    assert names == [f"ckpt-0000000{s}{suffix}" for s in (2, 3)
+                     for suffix in (".json", ".weights.h5")]
+    pointer = json.load(open(os.path.join(trained_run, "checkpoint.json")))
+    assert pointer["latest"] == "ckpt-00000003" and pointer["config"] == CONFIG
+    assert pointer["hparams"] == TINY
+    prefix = checkpoints.latest_checkpoint(trained_run)
+    assert checkpoints.read_metadata(prefix)["step"] == 3
+    assert optimizer_iterations(prefix) == 3
+    assert os.listdir(os.path.join(trained_run, "train")), "TensorBoard events under run_dir/train"
+
+
+def test_resume_continues_from_saved_step(trained_run, tmp_path, groove_ns_dir):
+    run_dir = copy_run(trained_run, tmp_path)
+    _, before = checkpoints.load_for_inference(run_dir)
+    step = train.train(CONFIG, run_dir, num_steps=5, hparams_str=TINY,
+                       input_kwargs={"dataset_dir": groove_ns_dir}, checkpoints_to_keep=2,
+                       log_every=1, progress=False)
+    assert step == 5
+    prefix = checkpoints.latest_checkpoint(run_dir)
+    assert prefix.endswith("ckpt-00000005")
+    # Resumed, not restarted: the optimizer counted 3 + 2 steps and the model's own step too.
+    assert optimizer_iterations(prefix) == 5
+    _, after = checkpoints.load_for_inference(run_dir)
+    assert int(after.global_step.numpy()) == 5
+    moved = [np.abs(a - b).max() for a, b in zip(after.get_weights(), before.get_weights())]
+    assert max(moved) > 0
+    # Asking for fewer steps than reached does nothing.
+    assert train.train(CONFIG, run_dir, num_steps=4, hparams_str=TINY,
+                       input_kwargs={"dataset_dir": groove_ns_dir}, progress=False) == 5
+
+
+def test_resume_refuses_other_hparams(trained_run, groove_ns_dir):
+    with pytest.raises(ValueError, match="use a new --run_dir"):
+        train.train(CONFIG, trained_run, num_steps=9, hparams_str=TINY + ",z_size=4",
+                    input_kwargs={"dataset_dir": groove_ns_dir}, progress=False)
+
+
+def test_nan_batch_stops_and_keeps_last_good_checkpoint(trained_run, tmp_path, groove_ns_dir):
+    run_dir = copy_run(trained_run, tmp_path)
+    config, _ = checkpoints.build_model_for(CONFIG, TINY, build=False)
+    good = list(input_lib.convert_note_sequences(
+        __import__("musicgen.datasets.tfrecord", fromlist=["x"]).iterate_note_sequences(
+            os.path.join(groove_ns_dir, "train-*")), config, is_training=False))
+    poisoned = [(np.full_like(x, np.nan), y, c, n) for x, y, c, n in good]
+    input_lib.write_examples(str(tmp_path / "ex" / "train-00000-of-00001.tfrecord"), poisoned)
+    before = open(checkpoints.latest_checkpoint(run_dir) + ".weights.h5", "rb").read()
+    with pytest.raises(train.NonFiniteLossError, match=r"step 4: .*ckpt-00000003"):
+        train.train(CONFIG, run_dir, num_steps=10, hparams_str=TINY,
+                    input_kwargs={"examples_path": str(tmp_path / "ex")}, progress=False)
+    prefix = checkpoints.latest_checkpoint(run_dir)
+    assert prefix.endswith("ckpt-00000003")
+    assert open(prefix + ".weights.h5", "rb").read() == before
+    assert len(glob.glob(os.path.join(run_dir, "checkpoints", "*.weights.h5"))) == 2
+
+
+def test_eval_mode_writes_metrics(trained_run, tmp_path, groove_ns_dir):
+    run_dir = copy_run(trained_run, tmp_path)
+    metrics = train.evaluate(run_dir, "validation", input_kwargs={"dataset_dir": groove_ns_dir},
+                             batch_size=64)
+    saved = json.load(open(os.path.join(run_dir, "eval", "eval_metrics.json")))
+    assert saved == metrics
+    assert metrics["step"] == 3 and metrics["split"] == "validation"
+    # Windows of the fixtures: 4/4 files only (3/4 and 5/8 give none with 16-step bars).
+    config, _ = checkpoints.build_model_for(CONFIG, TINY, build=False)
+    from musicgen.datasets.tfrecord import iterate_note_sequences
+    expected = sum(1 for _ in input_lib.convert_note_sequences(
+        iterate_note_sequences(os.path.join(groove_ns_dir, "validation-*")), config, False))
+    assert metrics["examples"] == expected > 0
+    assert 0.0 <= metrics["sampled_accuracy"] <= 1.0 and 0.0 <= metrics["hit_accuracy"] <= 1.0
+    assert np.isfinite(metrics["loss"]) and metrics["loss"] > 0
+    assert os.listdir(os.path.join(run_dir, "eval"))
+
+
+def test_export_float16_and_load_for_inference(trained_run, tmp_path):
+    _, model = checkpoints.load_for_inference(trained_run)
+    path = checkpoints.export_weights(model, str(tmp_path / "groovae_tiny"), CONFIG, TINY,
+                                      extra={"steps": 3})
+    import h5py
+    with h5py.File(path) as f:
+        dtypes = set()
+        f.visititems(lambda n, o: dtypes.add(o.dtype.name) if isinstance(o, h5py.Dataset) else None)
+    assert "float16" in dtypes and "float32" not in dtypes
+    meta = json.load(open(str(tmp_path / "groovae_tiny.json")))
+    assert meta == {"config": CONFIG, "hparams": TINY, "dtype": "float16", "steps": 3}
+    config, loaded = checkpoints.load_for_inference(path)
+    assert config.hparams.z_size == 8
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b.astype(np.float16).astype(b.dtype), rtol=0, atol=0)
+
+
+def test_unknown_config_and_hparam_list_valid_names():
+    with pytest.raises(ValueError, match="groovae_4bar"):
+        checkpoints.get_config("groovae_5bar")
+    with pytest.raises(ValueError, match="batch_size"):
+        checkpoints.get_config(CONFIG, "batch_sise=4")
+
+
+def test_sigterm_saves_and_stops(tmp_path, groove_ns_dir):
+    """SIGTERM during training (here from a thread, once the step-2 checkpoint exists): the loop
+    stops after the current step and saves it."""
+    run_dir = str(tmp_path / "run")
+    pointer = os.path.join(run_dir, "checkpoint.json")
+
+    def kill_after_first_checkpoint():
+        deadline = time.time() + 120
+        while not os.path.exists(pointer) and time.time() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=kill_after_first_checkpoint, daemon=True)
+    killer.start()
+    step = train.train(CONFIG, run_dir, num_steps=100000, hparams_str=TINY,
+                       input_kwargs={"dataset_dir": groove_ns_dir}, save_checkpoint_steps=2,
+                       log_every=1, progress=False)
+    killer.join()
+    assert 2 <= step < 100000
+    assert checkpoints.read_metadata(checkpoints.latest_checkpoint(run_dir))["step"] == step
+
+
+def test_cli_sigterm_exit_code_and_checkpoint(tmp_path, groove_ns_dir):
+    """The real CLI in a subprocess: flags parsed, SIGTERM mid-run -> exit 0 and a saved step."""
+    run_dir = str(tmp_path / "cli_run")
+    cmd = [sys.executable, "-m", "musicgen.train", f"--config={CONFIG}", f"--run_dir={run_dir}",
+           f"--dataset_dir={groove_ns_dir}", f"--hparams={TINY}", "--save_checkpoint_steps=1000",
+           "--log_every=1", "--num_steps=100000"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log, deadline = [], time.time() + 180
+    for line in proc.stdout:  # wait for two training steps
+        log.append(line)
+        if "step 2/100000" in line or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    log = "".join(log) + rest
+    assert proc.returncode == 0, log[-2000:]
+    saved = checkpoints.read_metadata(checkpoints.latest_checkpoint(run_dir))["step"]
+    assert saved >= 2 and f"step {saved}/100000" in log, log[-2000:]
+    assert "signal 15 received" in log
