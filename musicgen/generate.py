@@ -105,6 +105,8 @@ def load_model(fv, checkpoint, seed: int, batch_size: int):
             return TrainedModel.default(batch_size=batch_size, seed=seed)
         return TrainedModel(fv.config, checkpoint, batch_size=batch_size, hparams=fv.hparams,
                             seed=seed)
+    except FileNotFoundError as err:  # the bundled model is missing from this install
+        raise FlagError(f"--checkpoint_file / --run_dir not given and {err}") from err
     except ValueError as err:
         for flag, words in (("config", ("unknown config", "no config name")),
                             ("hparams", ("hparam",))):

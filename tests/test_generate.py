@@ -106,6 +106,12 @@ def test_unknown_config_and_hparam_name_the_flag(ckpt):
         run_flags(f"--checkpoint_file={ckpt}", "--hparams=bogus=1")
 
 
+def test_missing_bundled_model_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", str(tmp_path))
+    with pytest.raises(generate.FlagError, match="bundled model .* is missing"):
+        run_flags("--num_outputs=1", f"--output_dir={tmp_path}")
+
+
 def test_bundled_default_when_present(tmp_path):
     if not os.path.exists(checkpoints.pretrained_path("groovae_4bar") + checkpoints.WEIGHTS_SUFFIX):
         pytest.skip("bundled model not committed yet")
