@@ -271,8 +271,8 @@ _LAYOUTS = {
 _TEMPLATES: Dict[tuple, np.ndarray] = {}
 
 
-def _template(kind: str, instrument: int, program: int, is_drum: int) -> np.ndarray:
-    """1-element record with the tags and the per-instrument fields filled (cached)."""
+def _template(kind: str, instrument: int, program: int, is_drum: int) -> Tuple[bytes, np.dtype]:
+    """Bytes of one record with the tags and the per-instrument fields filled (cached)."""
     key = (kind, instrument, program, is_drum)
     tmpl = _TEMPLATES.get(key)
     if tmpl is None:
@@ -285,17 +285,19 @@ def _template(kind: str, instrument: int, program: int, is_drum: int) -> np.ndar
         tmpl["program"], tmpl["drum"] = program, is_drum
         if len(_TEMPLATES) > 4096:
             _TEMPLATES.clear()
-        _TEMPLATES[key] = tmpl
+        tmpl = _TEMPLATES[key] = (tmpl.tobytes(), dtype)
     return tmpl
 
 
-def _encode(kind: str, instrument: int, program: int, is_drum: int, **cols) -> bytes:
+def _encode(kind: str, instrument: int, program: int, is_drum: int, **cols) -> bytearray:
     """Serialized repeated-field elements (wire format) for one instrument."""
     n = len(next(iter(cols.values())))
-    arr = _template(kind, instrument, program, is_drum).repeat(n)
+    record, dtype = _template(kind, instrument, program, is_drum)
+    buf = bytearray(record * n)  # n copies of the template, then the columns written in place
+    arr = np.frombuffer(buf, dtype=dtype)
     for col, values in cols.items():
         arr[col] = values
-    return arr.tobytes()
+    return buf
 
 
 # ----------------------------------------------------------------------------------------
