@@ -95,7 +95,8 @@ def make_examples(converter, input_pattern, output_dir: str, config_name: str = 
     os.makedirs(output_dir, exist_ok=True)
     job = runner_lib.Job(name="make_examples",
                          process=functools.partial(process_note_sequence, converter, mode, seed),
-                         item_split=lambda item: item[0], item_name=lambda item: item[1])
+                         item_split=lambda item: item[0], item_name=lambda item: item[1],
+                         unit="sequence")
     summary, seconds = runner_lib.run(
         job, note_sequence_items(files), output_dir, shards, runner=runner, num_workers=num_workers,
         total=total, make_beam_input=_beam_input(files_by_split) if runner == "beam" else None,

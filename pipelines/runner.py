@@ -61,6 +61,7 @@ class Job:
     process: Callable[[Any], Result]
     item_split: Callable[[Any], str]
     item_name: Callable[[Any], str]
+    unit: str = "file"  # progress-bar unit
 
 
 class Summary:
@@ -179,7 +180,7 @@ def run_local(job: Job, items: Iterable, output_dir: str, num_shards: dict, num_
     writers = {s: tfrecord.ShardedWriter(output_dir, s, n) for s, n in sorted(num_shards.items())}
     summary = Summary(num_shards)
     try:
-        with tqdm(total=total, desc=job.name, unit="file", file=sys.stderr, mininterval=1.0,
+        with tqdm(total=total, desc=job.name, unit=job.unit, file=sys.stderr, mininterval=1.0,
                   dynamic_ncols=True) as bar:
             for result in ordered_results(job, items, num_workers):
                 if result.records and result.split not in writers:
