@@ -71,8 +71,12 @@ def job(dataset: str, input_dir: str, out_dir: str, workers: int) -> dict:
             "counts": manifest["counts"]}
 
 
-def profile_job(dataset: str, input_dir: str, out_dir: str, top: int = 15) -> list:
-    """cProfile of a 1-worker (in-process) run: the top entries by own time."""
+def profile_job(dataset: str, input_dir: str, out_dir: str, top: int = 15) -> tuple:
+    """cProfile of a 1-worker (in-process) run: the top entries by own time, and the files that
+    musicgen.midi_io handed to its slow note_seq fallback during that run."""
+    from musicgen import midi_io
+    count = getattr(midi_io, "fallback_count", dict)  # absent in other midi_io versions
+    before = dict(count())
     prof = cProfile.Profile()
     prof.enable()
     convert_midi.convert(out_dir, dataset, input_dir, num_workers=1)
@@ -81,7 +85,9 @@ def profile_job(dataset: str, input_dir: str, out_dir: str, top: int = 15) -> li
     pstats.Stats(prof, stream=stream).sort_stats("tottime").print_stats(top)
     lines = [ln for ln in stream.getvalue().splitlines() if ln.strip()]
     start = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls"))
-    return lines[start:start + top + 1]
+    after = count()
+    fallbacks = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+    return lines[start:start + top + 1], fallbacks
 
 
 def writer_comparison(pattern: str) -> dict:
@@ -138,7 +144,8 @@ def main():
                 run["files_per_s"] = round(run["files"] / run["seconds"], 1)
                 run["notes_per_s"] = round(run["notes"] / run["seconds"])
                 run["speedup"] = round(base["seconds"] / run["seconds"], 1)
-            entry["profile_1_worker"] = profile_job(dataset, input_dir, os.path.join(tmp, "prof"))
+            entry["profile_1_worker"], entry["note_seq_fallbacks"] = profile_job(
+                dataset, input_dir, os.path.join(tmp, "prof"))
             results["datasets"][dataset] = entry
             print(json.dumps({k: v for k, v in entry.items() if k != "profile_1_worker"}, indent=1),
                   file=sys.stderr)
@@ -176,7 +183,9 @@ def markdown(results: dict) -> str:
             f"byte-identical: {w['byte_identical']}; the job avoids `import tensorflow` "
             f"({w['import_tensorflow_seconds']} s).", ""]
     for dataset, entry in results["datasets"].items():
-        text += [f"cProfile, {dataset}, 1 worker (top by own time):", "", "```"]
+        fallbacks = sum(entry["note_seq_fallbacks"].values())
+        text += [f"cProfile, {dataset}, 1 worker (top by own time); files sent by midi_io to its "
+                 f"note_seq fallback: {fallbacks} {entry['note_seq_fallbacks']}:", "", "```"]
         text += entry["profile_1_worker"] + ["```", ""]
     return "\n".join(text)
 
