@@ -74,6 +74,16 @@ def test_interpolate_and_reconstruct_real_groove_files(ckpt, tmp_path):
     check_midi_files(paths, 1)
 
 
+def test_run_dir_of_a_training_run(tmp_path):
+    """A training checkpoint (compiled model, optimizer state in the weights) loads via --run_dir."""
+    _, model = checkpoints.build_model_for("groovae_4bar", TINY_GROOVE, compile=True)
+    model.optimizer.build(model.trainable_variables)
+    checkpoints.save_checkpoint(tmp_path / "run", model, model.optimizer, 7, "groovae_4bar",
+                                TINY_GROOVE)
+    check_midi_files(run_flags(f"--run_dir={tmp_path / 'run'}", "--num_outputs=2",
+                               f"--output_dir={tmp_path / 'out'}"), 2)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--run_dir=/x", "--checkpoint_file=/y"], "--run_dir and --checkpoint_file are exclusive"),
     (["--checkpoint_file=/no/such.weights.h5"], "--checkpoint_file: no weights file"),
