@@ -103,7 +103,8 @@ class TrainedModel:
       config: a config name from configs.CONFIG_MAP or a Config; optional with `checkpoint_path`
         when the checkpoint's json names its config.
       checkpoint_path: run dir, checkpoint prefix or `.weights.h5` file (see musicgen.checkpoints).
-      model: an already built model to wrap instead of loading a checkpoint (needs `config`).
+      model: an already built model to wrap instead of loading a checkpoint (needs `config`;
+        the model's own `hparams` replace the config's).
       batch_size: the most sequences sent through the model at once.
       hparams: "a=1,b=2" overrides (default: those stored beside the checkpoint).
       seed: seeds z sampling and Keras' decoder sampling; None draws fresh randomness.
@@ -120,6 +121,8 @@ class TrainedModel:
             if config is None:
                 raise ValueError("TrainedModel(model=...) needs the model's config")
             name, config = checkpoints.get_config(config, hparams or "")
+            if getattr(model, "hparams", None) is not None:  # the model's own (e.g. tiny) hparams
+                config = dataclasses.replace(config, hparams=model.hparams)
         elif checkpoint_path is not None:
             name, config, model = load_model(config, checkpoint_path, hparams)
         else:

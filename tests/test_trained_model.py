@@ -156,3 +156,13 @@ def test_default_loads_the_bundled_model_path(tmp_path, monkeypatch):
 def test_constructor_needs_weights_or_model():
     with pytest.raises(ValueError, match="checkpoint_path or model"):
         TrainedModel("groovae_4bar")
+
+
+def test_wraps_a_built_model_with_its_own_hparams():
+    """model=...: the one-hot drums config (DrumsConverter) with the model's tiny hparams."""
+    _, model = checkpoints.build_model_for("cat-drums_2bar_small", TINY_MELODY)
+    tm = TrainedModel("cat-drums_2bar_small", model=model, seed=0)
+    assert tm.z_size == 8 and tm.max_seq_len == 32
+    seqs = tm.sample(2, temperature=1.0)
+    assert len(seqs) == 2 and all(n.is_drum for ns in seqs for n in ns.notes)
+    assert max(n.start_time for ns in seqs for n in ns.notes) < 4.0  # 2 bars at 120 qpm
