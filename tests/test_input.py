@@ -97,8 +97,10 @@ def test_training_dataset_repeats_shuffles_and_drops_remainder(tmp_path, groove_
     assert set(lengths.tolist()) == {16, 32, 48}
 
 
-def test_examples_path_equals_note_sequence_path(tmp_path, groove_config):
-    sequences = [drum_sequence(b, i) for i, b in enumerate([1, 4, 2, 3, 2])]
+@pytest.mark.parametrize("bars", [[1, 4, 2, 3, 2], [4, 4, 4, 4, 4]], ids=["ragged", "all_full"])
+def test_examples_path_equals_note_sequence_path(tmp_path, groove_config, bars):
+    """Variable lengths take the padding parse; all-full windows the direct reshape."""
+    sequences = [drum_sequence(b, i) for i, b in enumerate(bars)]
     write_shards(tmp_path / "ns", "validation", sequences)
     elements = input_lib.convert_note_sequences(sequences, groove_config, is_training=False)
     n = input_lib.write_examples(str(tmp_path / "ex" / "validation-00000-of-00001.tfrecord"),
