@@ -19,7 +19,8 @@ For every config and file x:
 * with --magenta_root DIR (a magenta/magenta checkout, only its music_vae/data.py and
   pipelines/{melody,drum}_pipelines.py are imported; needs TensorFlow): Magenta's converters run
   on the same files; their capped tensors must equal ours in the same order (inputs and outputs),
-  and the per-file time ratio ours / Magenta is reported.
+  and the per-file time ratio ours / Magenta is reported. Any checkout works, e.g.
+  `git clone https://github.com/magenta/magenta /tmp/magenta_ref` (nothing of it enters this repo).
 
 Usage: .venv/bin/python bench/roundtrip_melody_drums.py [--limit N] [--magenta_root DIR]
 Writes bench/results/roundtrip_melody_drums.json and .md.
