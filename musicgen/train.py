@@ -40,7 +40,12 @@ flags.DEFINE_string("dataset_dir", None, "NoteSequence shards <dir>/<split>-NNNN
 flags.DEFINE_string("tfds_name", None, "TFDS dataset with a `midi` feature, e.g. groove/4bar-midionly.")
 flags.DEFINE_string("tfds_data_dir", None, "Local TFDS data dir holding the prepared --tfds_name.")
 flags.DEFINE_integer("num_steps", 200000, "Train until this global step.")
-flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train, or evaluate the latest checkpoint.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "export"],
+                  "train; eval: evaluate the latest checkpoint; export: write its weights (float16) "
+                  "to --export_path for inference / bundling.")
+flags.DEFINE_string("export_path", None, "--mode=export: output prefix (<path>.weights.h5 + "
+                    "<path>.json); default musicgen/pretrained/<config>.")
+flags.DEFINE_string("export_dtype", "float16", "--mode=export: dtype of the exported weights.")
 flags.DEFINE_string("hparams", "", "Comma-separated hparam overrides, e.g. 'batch_size=64,z_size=128'.")
 flags.DEFINE_string("train_split", "train", "Split trained on.")
 flags.DEFINE_string("eval_split", "validation", "Split evaluated in --mode=eval.")
@@ -375,11 +380,28 @@ def _posterior_mean(model, batch):
     return mu, mu, sigma
 
 
+# ---- export ----------------------------------------------------------------------------------
+def export(run_dir: str, export_path: Optional[str] = None, dtype: str = "float16") -> str:
+    """Export the latest checkpoint of run_dir as <export_path>.weights.h5 + .json; returns the path.
+
+    The json carries the config name, hparams, step and source, so `checkpoints.load_for_inference`
+    (and TrainedModel) rebuild the model without flags.
+    """
+    from musicgen import checkpoints
+    prefix = checkpoints.resolve_checkpoint_path(run_dir)
+    meta = checkpoints.read_metadata(prefix)
+    _, model = checkpoints.load_for_inference(prefix)
+    path = export_path or checkpoints.pretrained_path(meta["config"])
+    return checkpoints.export_weights(model, path, meta["config"], meta.get("hparams", ""), dtype,
+                                      extra={"step": meta.get("step"),
+                                             "source_checkpoint": os.path.basename(prefix)})
+
+
 # ---- CLI -------------------------------------------------------------------------------------
 def main(argv):
     del argv
     from musicgen import checkpoints
-    if not FLAGS.config and FLAGS.mode == "train":
+    if not FLAGS.config and FLAGS.mode == "train":  # eval / export read it from the checkpoint
         raise app.UsageError(f"--config is required; valid configs: {', '.join(checkpoints.config_names())}")
     if not FLAGS.run_dir:
         raise app.UsageError("--run_dir is required")
@@ -389,6 +411,10 @@ def main(argv):
     except ValueError as e:
         raise app.UsageError(str(e))
     set_seed(FLAGS.seed)
+    if FLAGS.mode == "export":
+        path = export(FLAGS.run_dir, FLAGS.export_path, FLAGS.export_dtype)
+        print(f"exported {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+        return 0
     if FLAGS.mode == "eval":
         metrics = evaluate(FLAGS.run_dir, FLAGS.eval_split, FLAGS.eval_num_batches,
                            input_kwargs_from_flags(), FLAGS.eval_temperature)

@@ -136,15 +136,15 @@ def test_eval_mode_writes_metrics(trained_run, tmp_path, groove_ns_dir):
 
 def test_export_float16_and_load_for_inference(trained_run, tmp_path):
     _, model = checkpoints.load_for_inference(trained_run)
-    path = checkpoints.export_weights(model, str(tmp_path / "groovae_tiny"), CONFIG, TINY,
-                                      extra={"steps": 3})
+    path = train.export(trained_run, str(tmp_path / "groovae_tiny"))
     import h5py
     with h5py.File(path) as f:
         dtypes = set()
         f.visititems(lambda n, o: dtypes.add(o.dtype.name) if isinstance(o, h5py.Dataset) else None)
     assert "float16" in dtypes and "float32" not in dtypes
     meta = json.load(open(str(tmp_path / "groovae_tiny.json")))
-    assert meta == {"config": CONFIG, "hparams": TINY, "dtype": "float16", "steps": 3}
+    assert meta == {"config": CONFIG, "hparams": TINY, "dtype": "float16", "step": 3,
+                    "source_checkpoint": "ckpt-00000003"}
     config, loaded = checkpoints.load_for_inference(path)
     assert config.hparams.z_size == 8
     for a, b in zip(loaded.get_weights(), model.get_weights()):
