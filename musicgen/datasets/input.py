@@ -230,7 +230,8 @@ def make_dataset(config, split: str = "train", *, examples_path: Optional[str] =
             _files(pattern, "--dataset_dir")  # fail now, naming the flag, if nothing matches
             make_ns = lambda: iterate_note_sequences(pattern)  # noqa: E731
         else:
-            make_ns = lambda: tfds_note_sequences(tfds_name, split, tfds_data_dir)  # noqa: E731
+            builder = tfds_builder(tfds_name, tfds_data_dir)
+            make_ns = lambda: tfds_note_sequences(builder, split)  # noqa: E731
         if limit_records:
             import itertools
             source = make_ns
@@ -249,11 +250,9 @@ def make_dataset(config, split: str = "train", *, examples_path: Optional[str] =
 
 
 # ---- TFDS ------------------------------------------------------------------------------------
-def tfds_note_sequences(tfds_name: str, split: str, data_dir: Optional[str]) -> Iterator:
-    """NoteSequences of a locally prepared TFDS dataset with a `midi` bytes feature."""
+def tfds_builder(tfds_name: str, data_dir: Optional[str]):
+    """The TFDS builder of a locally prepared dataset; clear errors for unknown / unprepared ones."""
     import tensorflow_datasets as tfds
-    from musicgen import midi_io
-
     try:
         builder = tfds.builder(tfds_name, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError and friends
@@ -261,9 +260,15 @@ def tfds_note_sequences(tfds_name: str, split: str, data_dir: Optional[str]) -> 
     if not os.path.isdir(builder.data_dir):
         raise FileNotFoundError(f"--tfds_name={tfds_name!r} is not prepared under --tfds_data_dir="
                                 f"{data_dir!r} (expected {builder.data_dir})")
-    ds = builder.as_dataset(split=split)
-    for i, ex in enumerate(ds.as_numpy_iterator()):
-        yield midi_io.midi_bytes_to_note_sequence(ex["midi"], filename=f"{tfds_name}:{split}:{i}")
+    return builder
+
+
+def tfds_note_sequences(builder, split: str) -> Iterator:
+    """NoteSequences of a prepared TFDS dataset with a `midi` bytes feature (e.g. `groove`)."""
+    from musicgen import midi_io
+    for i, ex in enumerate(builder.as_dataset(split=split).as_numpy_iterator()):
+        yield midi_io.midi_bytes_to_note_sequence(ex["midi"],
+                                                  filename=f"{builder.name}:{split}:{i}")
 
 
 # ---- on-the-fly transposition -----------------------------------------------------------------
