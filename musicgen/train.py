@@ -14,9 +14,9 @@ A readable custom loop (nanoGPT style) around the model's own `train_step` / `te
 * --mode=eval: teacher-forced metrics (the model's test_step) and sampled reconstruction accuracy
   (encode -> decode from the posterior mean) on --eval_split, written to <run_dir>/eval
   (TensorBoard + eval_metrics.json).
-* several visible GPUs: MirroredStrategy (global batch = hparams.batch_size); GPU: mixed precision
-  (float16 compute) unless --nomixed_precision. Multi-worker: see README ("Training on several
-  machines").
+* several visible GPUs: MirroredStrategy (global batch = hparams.batch_size); --cpu_replicas=N runs
+  the same path on N logical CPU devices. --mixed_precision: mixed_float16 on GPU. Multi-worker:
+  TF_CONFIG -> MultiWorkerMirroredStrategy, see README ("Training on several machines").
 """
 from __future__ import annotations
 
@@ -58,7 +58,10 @@ flags.DEFINE_integer("transpose_range", 0, "On-the-fly transposition (+-semitone
 flags.DEFINE_string("cache", "memory", "Converted-tensor cache for --dataset_dir/--tfds_name: "
                     "'memory', 'none', or a file path prefix.")
 flags.DEFINE_integer("seed", None, "Random seed (Python, NumPy, TF).")
-flags.DEFINE_bool("mixed_precision", True, "Use mixed_float16 when a GPU is visible.")
+flags.DEFINE_bool("mixed_precision", False, "Use mixed_float16 when a GPU is visible (off by "
+                  "default: MusicVAE's sampling noise is float32, see README).")
+flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices and train with "
+                     "MirroredStrategy over them (exercises the multi-replica path without GPUs).")
 flags.DEFINE_bool("progress", True, "Show a tqdm progress bar.")
 
 
@@ -67,14 +70,20 @@ class NonFiniteLossError(RuntimeError):
 
 
 # ---- setup -----------------------------------------------------------------------------------
-def get_strategy():
+def get_strategy(cpu_replicas: int = 0):
     """MirroredStrategy over all visible GPUs when there are several, else the default strategy.
 
-    Under TF_CONFIG (multi-worker), MultiWorkerMirroredStrategy.
+    Under TF_CONFIG (multi-worker), MultiWorkerMirroredStrategy. cpu_replicas > 1: MirroredStrategy
+    over that many logical CPU devices (must run before TensorFlow initialises its devices).
     """
     import tensorflow as tf
     if os.environ.get("TF_CONFIG"):
         return tf.distribute.MultiWorkerMirroredStrategy()
+    if cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
     gpus = tf.config.list_physical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
@@ -199,7 +208,7 @@ def _format_logs(step: int, num_steps: int, logs: dict, secs_per_step: float, ba
 def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
           input_kwargs: Optional[dict] = None, split: str = "train", save_checkpoint_steps: int = 1000,
           checkpoints_to_keep: int = 5, log_every: int = 100, transpose_range: int = 0,
-          mixed_precision: bool = True, progress: bool = True) -> int:
+          mixed_precision: bool = False, progress: bool = True, cpu_replicas: int = 0) -> int:
     """Train `config_name` in `run_dir` until global step `num_steps`; returns the step reached.
 
     Resumes from the latest checkpoint in run_dir. Raises NonFiniteLossError (after logging the last
@@ -211,7 +220,7 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
 
     os.makedirs(run_dir, exist_ok=True)
     check_run_dir(run_dir, config_name, hparams_str)
-    strategy = get_strategy()
+    strategy = get_strategy(cpu_replicas)
     policy = setup_precision(mixed_precision)
     config, model, optimizer = build_training_state(config_name, hparams_str, strategy)
 
@@ -423,7 +432,8 @@ def main(argv):
     try:
         train(FLAGS.config, FLAGS.run_dir, FLAGS.num_steps, FLAGS.hparams, input_kwargs_from_flags(),
               FLAGS.train_split, FLAGS.save_checkpoint_steps, FLAGS.checkpoints_to_keep,
-              FLAGS.log_every, FLAGS.transpose_range, FLAGS.mixed_precision, FLAGS.progress)
+              FLAGS.log_every, FLAGS.transpose_range, FLAGS.mixed_precision, FLAGS.progress,
+              FLAGS.cpu_replicas)
     except NonFiniteLossError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 3

@@ -182,11 +182,14 @@ def test_sigterm_saves_and_stops(tmp_path, groove_ns_dir):
 
 
 def test_cli_sigterm_exit_code_and_checkpoint(tmp_path, groove_ns_dir):
-    """The real CLI in a subprocess: flags parsed, SIGTERM mid-run -> exit 0 and a saved step."""
+    """The real CLI in a subprocess: flags parsed, SIGTERM mid-run -> exit 0 and a saved step.
+
+    Runs MirroredStrategy over 2 logical CPU devices (--cpu_replicas=2), the multi-GPU code path.
+    """
     run_dir = str(tmp_path / "cli_run")
     cmd = [sys.executable, "-m", "musicgen.train", f"--config={CONFIG}", f"--run_dir={run_dir}",
            f"--dataset_dir={groove_ns_dir}", f"--hparams={TINY}", "--save_checkpoint_steps=1000",
-           "--log_every=1", "--num_steps=100000"]
+           "--log_every=1", "--num_steps=100000", "--cpu_replicas=2"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log, deadline = [], time.time() + 180
@@ -201,3 +204,4 @@ def test_cli_sigterm_exit_code_and_checkpoint(tmp_path, groove_ns_dir):
     saved = checkpoints.read_metadata(checkpoints.latest_checkpoint(run_dir))["step"]
     assert saved >= 2 and f"step {saved}/100000" in log, log[-2000:]
     assert "signal 15 received" in log
+    assert json.load(open(os.path.join(run_dir, "train_args.json")))["replicas"] == 2
