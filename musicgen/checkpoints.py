@@ -233,7 +233,8 @@ def resolve_checkpoint_path(path) -> str:
         return prefix
     prefix = _strip_suffix(path)
     if not os.path.exists(prefix + WEIGHTS_SUFFIX):
-        raise FileNotFoundError(f"no weights file {prefix + WEIGHTS_SUFFIX!r}")
+        raise FileNotFoundError(f"no checkpoint at {path!r}: not a run directory, checkpoint prefix "
+                                f"or {WEIGHTS_SUFFIX} file")
     return prefix
 
 

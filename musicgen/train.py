@@ -306,11 +306,13 @@ def _write_json(path: str, obj) -> None:
 
 
 # ---- evaluation ------------------------------------------------------------------------------
-def sampled_accuracy(config, outputs, samples, lengths):
-    """(correct, total) of a decoded reconstruction against the target outputs, numpy in.
+def reconstruction_counts(config, outputs, samples, lengths) -> dict:
+    """Counts comparing decoded reconstructions with the target outputs (numpy in), summable.
 
-    One-hot outputs: argmax per valid step. GrooVAE [hits, velocities, offsets]: hit / no hit per
-    drum and valid step (hit = value > 0.5).
+    One-hot outputs: `correct` / `total` argmax matches over valid steps. GrooVAE [hits, velocities,
+    offsets]: per drum and valid step, hit (> 0.5) or not, plus hit true/false positives and false
+    negatives (for precision / recall / F1), and `baseline_correct`: what always predicting "no
+    hit" (all-zero outputs) would get.
     """
     import numpy as np
     outputs, samples, lengths = np.asarray(outputs), np.asarray(samples), np.asarray(lengths)
@@ -319,12 +321,28 @@ def sampled_accuracy(config, outputs, samples, lengths):
         lengths = lengths.sum(axis=-1)
     mask = np.arange(t)[None, :] < np.minimum(lengths, t)[:, None]
     conv = config.data_converter
-    if type(conv).__name__ == "GrooveConverter" and not getattr(conv, "_categorical_outputs", False):
+    if type(conv).__name__ == "GrooveConverter" and not getattr(conv, "categorical_outputs", False):
         d = outputs.shape[-1] // 3
-        same = (outputs[..., :d] > 0.5) == (samples[:, :t, :d] > 0.5)
-        return int(same[mask].sum()), int(mask.sum() * d)
-    same = outputs.argmax(-1) == samples[:, :t].argmax(-1)
-    return int(same[mask].sum()), int(mask.sum())
+        want, got = outputs[..., :d][mask] > 0.5, samples[:, :t, :d][mask] > 0.5
+        return {"correct": int((want == got).sum()), "total": int(want.size),
+                "baseline_correct": int((~want).sum()), "tp": int((want & got).sum()),
+                "fp": int((~want & got).sum()), "fn": int((want & ~got).sum())}
+    want, got = outputs.argmax(-1)[mask], samples[:, :t].argmax(-1)[mask]
+    return {"correct": int((want == got).sum()), "total": int(want.size),
+            "baseline_correct": int((want == 0).sum())}
+
+
+def sampled_metrics(counts: dict) -> dict:
+    """Rates from summed `reconstruction_counts`."""
+    total = max(counts["total"], 1)
+    out = {"sampled_accuracy": counts["correct"] / total,
+           "baseline_all_zero_accuracy": counts["baseline_correct"] / total}
+    if "tp" in counts:
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        out["sampled_hit_precision"] = tp / max(tp + fp, 1)
+        out["sampled_hit_recall"] = tp / max(tp + fn, 1)
+        out["sampled_hit_f1"] = 2 * tp / max(2 * tp + fp + fn, 1)
+    return out
 
 
 def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
@@ -333,8 +351,8 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
     """Evaluate the latest (or given) checkpoint of run_dir on `split`; returns and saves metrics.
 
     Metrics: the mean over batches of every scalar of the model's teacher-forced `test_step`
-    (weighted by batch size), and `sampled_accuracy` of reconstructions decoded from the posterior
-    mean. Written to <run_dir>/eval/eval_metrics.json and TensorBoard scalars under <run_dir>/eval.
+    (weighted by batch size), and `sampled_metrics` of reconstructions decoded from the posterior
+    mean (sampled_accuracy, its all-zero baseline, hit precision / recall / F1 for GrooVAE). Written to <run_dir>/eval/eval_metrics.json and TensorBoard scalars under <run_dir>/eval.
     """
     import numpy as np
     import tensorflow as tf
@@ -353,7 +371,7 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
     if num_batches:
         ds = ds.take(num_batches)
     test_step = tf.function(model.test_step)
-    sums, n_examples, correct, total, n_batches = {}, 0, 0, 0, 0
+    sums, counts, n_examples, n_batches = {}, {}, 0, 0
     t0 = time.time()
     for batch in ds:
         n = int(batch["lengths"].shape[0])
@@ -364,13 +382,14 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
         z, _, _ = _posterior_mean(model, batch)
         samples = model.decode(z, int(batch["outputs"].shape[1]), temperature=temperature,
                                controls=batch["controls"] if batch["controls"].shape[-1] else None)
-        c, t = sampled_accuracy(config, batch["outputs"].numpy(), np.asarray(samples),
-                                batch["lengths"].numpy())
-        correct, total, n_examples, n_batches = correct + c, total + t, n_examples + n, n_batches + 1
+        for k, v in reconstruction_counts(config, batch["outputs"].numpy(), np.asarray(samples),
+                                          batch["lengths"].numpy()).items():
+            counts[k] = counts.get(k, 0) + v
+        n_examples, n_batches = n_examples + n, n_batches + 1
     if not n_batches:
         raise ValueError(f"split {split!r} gave no examples to evaluate")
     metrics = {k: v / n_examples for k, v in sums.items()}
-    metrics["sampled_accuracy"] = correct / max(total, 1)
+    metrics.update(sampled_metrics(counts))
     metrics.update(step=step, examples=n_examples, batches=n_batches, split=split,
                    checkpoint=prefix, seconds=round(time.time() - t0, 2), temperature=temperature)
     eval_dir = os.path.join(run_dir, "eval")

@@ -129,9 +129,26 @@ def test_eval_mode_writes_metrics(trained_run, tmp_path, groove_ns_dir):
     expected = sum(1 for _ in input_lib.convert_note_sequences(
         iterate_note_sequences(os.path.join(groove_ns_dir, "validation-*")), config, False))
     assert metrics["examples"] == expected > 0
-    assert 0.0 <= metrics["sampled_accuracy"] <= 1.0 and 0.0 <= metrics["hit_accuracy"] <= 1.0
+    for k in ("sampled_accuracy", "hit_accuracy", "baseline_all_zero_accuracy", "sampled_hit_f1"):
+        assert 0.0 <= metrics[k] <= 1.0, k
     assert np.isfinite(metrics["loss"]) and metrics["loss"] > 0
     assert os.listdir(os.path.join(run_dir, "eval"))
+
+
+def test_reconstruction_counts_groove_exact():
+    config, _ = checkpoints.build_model_for(CONFIG, TINY, build=False)
+    outputs = np.zeros((2, 4, 27), np.float32)
+    samples = np.zeros((2, 4, 27), np.float32)
+    outputs[0, 0, 0] = outputs[0, 1, 1] = outputs[1, 0, 2] = 1.0   # 3 true hits
+    samples[0, 0, 0] = samples[1, 0, 3] = 1.0                     # 1 tp, 1 fp
+    samples[0, 3, 5] = 1.0                                        # beyond length 3: ignored
+    outputs[..., 9:] = samples[..., 9:] = 0.5                     # velocities / offsets ignored
+    counts = train.reconstruction_counts(config, outputs, samples, np.array([3, 2]))
+    assert counts == {"correct": 45 - 3, "total": 5 * 9, "baseline_correct": 45 - 3,
+                      "tp": 1, "fp": 1, "fn": 2}
+    rates = train.sampled_metrics(counts)
+    assert rates["sampled_hit_precision"] == 0.5 and rates["sampled_hit_recall"] == 1 / 3
+    assert rates["sampled_hit_f1"] == pytest.approx(0.4)
 
 
 def test_export_float16_and_load_for_inference(trained_run, tmp_path):
