@@ -18,7 +18,6 @@ import ast
 import dataclasses
 import functools
 import importlib
-import re
 from typing import Any, Callable, List, Optional
 
 from musicgen.models.lstm_decoders import (CategoricalLstmDecoder, GrooveLstmDecoder,
@@ -193,10 +192,6 @@ def build_model(config: Config, compile: bool = True, seed=None) -> MusicVAE:
     return model
 
 
-def _hparams(**overrides) -> HParams:
-    return HParams(**overrides)
-
-
 # ---- model builders ---------------------------------------------------------------------------
 def _flat(decoder_fn) -> MusicVAEBuilder:
     return MusicVAEBuilder(BidirectionalLstmEncoder, decoder_fn)
@@ -228,7 +223,7 @@ for _name, _z, _enc, _dec, _beta in (("cat-mel_2bar_small", 256, [512], [256, 25
     CONFIG_MAP[_name] = Config(
         model=_flat(CategoricalLstmDecoder),
         data_converter=_mel_2bar_converter,
-        hparams=_hparams(batch_size=512, max_seq_len=32, z_size=_z, enc_rnn_size=_enc,
+        hparams=HParams(batch_size=512, max_seq_len=32, z_size=_z, enc_rnn_size=_enc,
                          dec_rnn_size=_dec, free_bits=0, max_beta=_beta, beta_rate=0.99999,
                          sampling_schedule="inverse_sigmoid", sampling_rate=1000),
         note_sequence_augmenter=_augmenter((-5, 5)),
@@ -245,16 +240,16 @@ _mel_16bar_hparams = dict(batch_size=512, max_seq_len=256, z_size=512, enc_rnn_s
                           free_bits=256, max_beta=0.2)
 CONFIG_MAP["flat-mel_16bar"] = Config(
     model=_flat(CategoricalLstmDecoder), data_converter=_mel_16bar_converter,
-    hparams=_hparams(dec_rnn_size=[2048] * 3, **_mel_16bar_hparams),
+    hparams=HParams(dec_rnn_size=[2048] * 3, **_mel_16bar_hparams),
     default_dataset=MELODY_DATASET)
 CONFIG_MAP["hierdec-mel_16bar"] = Config(
     model=_hierdec(CategoricalLstmDecoder, [16, 16]), data_converter=_mel_16bar_converter,
-    hparams=_hparams(dec_rnn_size=[1024, 1024], **_mel_16bar_hparams),
+    hparams=HParams(dec_rnn_size=[1024, 1024], **_mel_16bar_hparams),
     default_dataset=MELODY_DATASET)
 # Not in Magenta: hierdec-mel_16bar cut to 4 bars (4 conductor steps of one 16-step bar each).
 CONFIG_MAP["hierdec-mel_4bar"] = Config(
     model=_hierdec(CategoricalLstmDecoder, [4, 16]), data_converter=_mel_converter(4),
-    hparams=_hparams(dec_rnn_size=[1024, 1024], **dict(_mel_16bar_hparams, max_seq_len=64)),
+    hparams=HParams(dec_rnn_size=[1024, 1024], **dict(_mel_16bar_hparams, max_seq_len=64)),
     default_dataset=MELODY_DATASET)
 
 # ---- drums -----------------------------------------------------------------------------------
@@ -271,12 +266,12 @@ for _name, _z, _enc, _dec in (("cat-drums_2bar_small", 256, [512], [256, 256]),
                               ("cat-drums_2bar_big", 512, [2048], [2048] * 3)):
     CONFIG_MAP[_name] = Config(
         model=_flat(CategoricalLstmDecoder), data_converter=_drums_converter(2),
-        hparams=_hparams(z_size=_z, enc_rnn_size=_enc, dec_rnn_size=_dec, **_drums_hparams),
+        hparams=HParams(z_size=_z, enc_rnn_size=_enc, dec_rnn_size=_dec, **_drums_hparams),
         default_dataset=DRUMS_DATASET)
 # Not in Magenta's configs.py: cat-drums_2bar_small on 4-bar windows (64 steps).
 CONFIG_MAP["musicvae_4bar_drums"] = Config(
     model=_flat(CategoricalLstmDecoder), data_converter=_drums_converter(4),
-    hparams=_hparams(z_size=256, enc_rnn_size=[512], dec_rnn_size=[256, 256],
+    hparams=HParams(z_size=256, enc_rnn_size=[512], dec_rnn_size=[256, 256],
                      **dict(_drums_hparams, max_seq_len=64)),
     default_dataset=DRUMS_DATASET)
 
@@ -287,12 +282,12 @@ CONFIG_MAP["flat-trio_16bar"] = Config(
     model=_flat(functools.partial(MultiOutCategoricalLstmDecoder,
                                   output_depths=TRIO_OUTPUT_DEPTHS)),
     data_converter=_trio_converter,
-    hparams=_hparams(batch_size=256, max_seq_len=256, z_size=512, enc_rnn_size=[2048, 2048],
+    hparams=HParams(batch_size=256, max_seq_len=256, z_size=512, enc_rnn_size=[2048, 2048],
                      dec_rnn_size=[2048] * 3),
     default_dataset=TRIO_DATASET)
 CONFIG_MAP["hierdec-trio_16bar"] = Config(
     model=_hierdec(_split_trio, [16, 16]), data_converter=_trio_converter,
-    hparams=_hparams(batch_size=256, max_seq_len=256, z_size=512, enc_rnn_size=[2048, 2048],
+    hparams=HParams(batch_size=256, max_seq_len=256, z_size=512, enc_rnn_size=[2048, 2048],
                      dec_rnn_size=[1024, 1024], free_bits=256, max_beta=0.2),
     default_dataset=TRIO_DATASET)
 
@@ -312,7 +307,7 @@ def _groove(bars: int, tfds_name: str, **converter_kwargs) -> Config:
                                   # sliding by one bar. From full-file shards, hop_size=16 steps
                                   # (one 4/4 bar) gives the same windows (19,552 for 4 bars).
                                   hop_size=16, **converter_kwargs),
-        hparams=_hparams(batch_size=512, max_seq_len=16 * bars, z_size=256, enc_rnn_size=[512],
+        hparams=HParams(batch_size=512, max_seq_len=16 * bars, z_size=256, enc_rnn_size=[512],
                          dec_rnn_size=[256, 256], max_beta=0.2, free_bits=48,
                          dropout_keep_prob=0.3),
         tfds_name=tfds_name, default_dataset=DRUMS_DATASET)

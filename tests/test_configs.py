@@ -50,6 +50,8 @@ def test_converters_and_defaults():
     assert cm["cat-mel_2bar_small"].data_converter.output_depth == 90
     assert cm["flat-trio_16bar"].data_converter.output_depth == 90 + 90 + 512
     assert cm["cat-drums_2bar_small"].data_converter.output_depth == 512
+    assert cm["cat-mel_2bar_small"].note_sequence_augmenter is not None  # transpose (-5, 5)
+    assert cm["groovae_4bar"].note_sequence_augmenter is None
     for name, cfg in cm.items():
         assert not isinstance(cfg.data_converter, configs.MissingConverter), name
         expected = {"groovae": "groove", "drums": "groove", "mel": "maestro+nottingham",

@@ -17,14 +17,15 @@ probability is given: then it steps through time and, per sequence and step, fee
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
 from keras import ops
 
-from musicgen.models.lstm_utils import (InitialState, StackedLstm, concat_nonempty, length_mask,
-                                        repeat_over_time, segment_lengths)
+from musicgen.models.lstm_utils import (InitialState, StackedLstm, check_level_lengths,
+                                        concat_nonempty, length_mask, repeat_over_time,
+                                        segment_lengths)
 
 LOG_LOSS_EPSILON = 1e-7  # tf.compat.v1.losses.log_loss default
 
@@ -284,11 +285,8 @@ class HierarchicalLstmDecoder(keras.layers.Layer):
     def __init__(self, hparams, output_depth: int, core_decoder: Callable,
                  level_lengths: Sequence[int], disable_autoregression=True, **kwargs):
         super().__init__(**kwargs)
-        self.level_lengths = [int(n) for n in level_lengths]
-        if int(np.prod(self.level_lengths)) != hparams.max_seq_len:
-            raise ValueError(
-                f"HierarchicalLstmDecoder: product of level_lengths {self.level_lengths} must "
-                f"equal max_seq_len {hparams.max_seq_len}")
+        self.level_lengths = check_level_lengths("HierarchicalLstmDecoder", level_lengths,
+                                                 hparams.max_seq_len)
         if disable_autoregression is not True:
             raise NotImplementedError(
                 "HierarchicalLstmDecoder: only disable_autoregression=True (zero conductor "

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
-import numpy as np
 from keras import ops
 
-from musicgen.models.lstm_utils import length_mask, segment_lengths
+from musicgen.models.lstm_utils import check_level_lengths, length_mask, segment_lengths
 
 
 class BidirectionalLstmEncoder(keras.layers.Layer):
@@ -60,11 +59,8 @@ class HierarchicalLstmEncoder(keras.layers.Layer):
 
     def __init__(self, hparams, level_lengths: Sequence[int], core_encoder_cls=None, **kwargs):
         super().__init__(**kwargs)
-        self.level_lengths = [int(n) for n in level_lengths]
-        if int(np.prod(self.level_lengths)) != hparams.max_seq_len:
-            raise ValueError(
-                f"HierarchicalLstmEncoder: product of level_lengths {self.level_lengths} must equal "
-                f"max_seq_len {hparams.max_seq_len}")
+        self.level_lengths = check_level_lengths("HierarchicalLstmEncoder", level_lengths,
+                                                 hparams.max_seq_len)
         core_encoder_cls = core_encoder_cls or BidirectionalLstmEncoder
         self.encoders = [core_encoder_cls(hparams, name=f"level_{i}")
                          for i in range(len(self.level_lengths))]

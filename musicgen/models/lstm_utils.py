@@ -10,12 +10,22 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import numpy as np
 from keras import ops
 
 
 def small_normal(stddev: float = 0.001):
     """Magenta's kernel initializer for the latent and initial-state projections."""
     return keras.initializers.RandomNormal(stddev=stddev)
+
+
+def check_level_lengths(owner: str, level_lengths, max_seq_len: int) -> list:
+    """Level lengths as ints; ValueError unless their product equals max_seq_len."""
+    levels = [int(n) for n in level_lengths]
+    if int(np.prod(levels)) != max_seq_len:
+        raise ValueError(f"{owner}: product of level_lengths {levels} must equal max_seq_len "
+                         f"{max_seq_len}")
+    return levels
 
 
 def length_mask(lengths, max_len: int, dtype="float32"):

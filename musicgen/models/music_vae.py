@@ -25,7 +25,6 @@ import dataclasses
 from typing import Callable, Optional
 
 import keras
-import numpy as np
 from keras import ops
 
 from musicgen.models import schedules
@@ -180,7 +179,7 @@ class MusicVAE(keras.Model):
         n = int(z.shape[0])
         length = int(length or self.hparams.max_seq_len)
         samples, _ = self.decoder.sample(n, length, z, self._tile_controls(controls, n),
-                                         temperature)
+                                         float(temperature))
         return ops.convert_to_numpy(samples)
 
     def sample(self, n: int, length: Optional[int] = None, temperature: float = 1.0,
