@@ -119,20 +119,13 @@ def build_model_for(name_or_config, hparams_str: str = "", build: bool = True,
 
 
 # ---- small file helpers ----------------------------------------------------------------------
-def _write_json_atomic(path: str, obj) -> None:
+def write_json_atomic(path: str, obj) -> None:
+    """Write json to a temporary file and rename it into place."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2, sort_keys=True, default=str)
         f.write("\n")
     os.replace(tmp, path)
-
-
-def _hparams_values(config) -> dict:
-    hp = config.hparams
-    if hasattr(hp, "__dataclass_fields__"):
-        import dataclasses
-        return {k: v for k, v in dataclasses.asdict(hp).items()}
-    return dict(getattr(hp, "__dict__", {}))
 
 
 def _strip_suffix(path: str) -> str:
@@ -163,13 +156,14 @@ def save_checkpoint(run_dir, model, optimizer, step: int, config_name: str, hpar
     os.replace(tmp_weights, prefix + WEIGHTS_SUFFIX)
     meta = {"step": int(step), "config": config_name, "hparams": hparams_str or "",
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "metrics": metrics or {}}
-    _write_json_atomic(prefix + META_SUFFIX, meta)
+    write_json_atomic(prefix + META_SUFFIX, meta)
 
     pointer_path = os.path.join(run_dir, POINTER_FILE)
     pointer = _read_pointer(run_dir) or {}
     names = [n for n in pointer.get("all", []) if n != name] + [name]
-    stale, names = names[:-keep] if keep and keep > 0 else [], names[-keep:] if keep and keep > 0 else names
-    _write_json_atomic(pointer_path, {"latest": name, "all": names, "step": int(step),
+    stale = names[:-keep] if keep and keep > 0 else []  # keep <= 0: keep every checkpoint
+    names = names[len(stale):]
+    write_json_atomic(pointer_path, {"latest": name, "all": names, "step": int(step),
                                       "config": config_name, "hparams": hparams_str or ""})
     for old in stale:
         for suffix in (WEIGHTS_SUFFIX, OPTIMIZER_SUFFIX, META_SUFFIX):
@@ -288,7 +282,7 @@ def export_weights(model, path, config_name: str, hparams_str: str = "", dtype: 
     os.replace(tmp + ".pack", prefix + WEIGHTS_SUFFIX)
     meta = {"config": config_name, "hparams": hparams_str or "", "dtype": str(target)}
     meta.update(extra or {})
-    _write_json_atomic(prefix + META_SUFFIX, meta)
+    write_json_atomic(prefix + META_SUFFIX, meta)
     return prefix + WEIGHTS_SUFFIX
 
 

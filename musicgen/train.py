@@ -233,7 +233,7 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
         logging.info("run_dir %s is already at step %d >= --num_steps=%d: nothing to do",
                      run_dir, step, num_steps)
         return step
-    _write_json(os.path.join(run_dir, "train_args.json"), {
+    checkpoints.write_json_atomic(os.path.join(run_dir, "train_args.json"), {
         "config": config_name, "hparams": hparams_str, "num_steps": num_steps, "policy": policy,
         "replicas": strategy.num_replicas_in_sync, "input": input_kwargs, "split": split,
         "argv": sys.argv})
@@ -295,14 +295,6 @@ def _progress_bar(enabled: bool, step: int, total: int):
         return None
     from tqdm import tqdm
     return tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
-
-
-def _write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 # ---- evaluation ------------------------------------------------------------------------------
@@ -397,7 +389,7 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
     writer = tf.summary.create_file_writer(eval_dir)
     write_scalars(writer, step, {k: v for k, v in metrics.items() if isinstance(v, float)})
     writer.close()
-    _write_json(os.path.join(eval_dir, "eval_metrics.json"), metrics)
+    checkpoints.write_json_atomic(os.path.join(eval_dir, "eval_metrics.json"), metrics)
     return metrics
 
 
