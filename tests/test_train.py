@@ -69,7 +69,15 @@ def test_checkpoints_written_and_pruned(trained_run):
     prefix = checkpoints.latest_checkpoint(trained_run)
     assert checkpoints.read_metadata(prefix)["step"] == 3
     assert optimizer_iterations(prefix) == 3
-    assert os.listdir(os.path.join(trained_run, "train")), "TensorBoard events under run_dir/train"
+    tags = {}
+    import tensorflow as tf
+    for path in glob.glob(os.path.join(trained_run, "train", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                assert v.metadata.plugin_data.plugin_name == "scalars"
+                tags.setdefault(v.tag, []).append(event.step)
+    for tag in ("loss", "recon_loss", "kl_bits", "beta", "learning_rate", "accuracy"):
+        assert tags.get(tag) == [1, 2, 3], (tag, tags)
 
 
 def test_resume_continues_from_saved_step(trained_run, tmp_path, groove_ns_dir):
