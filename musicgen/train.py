@@ -50,6 +50,7 @@ flags.DEFINE_string("hparams", "", "Comma-separated hparam overrides, e.g. 'batc
 flags.DEFINE_string("train_split", "train", "Split trained on.")
 flags.DEFINE_string("eval_split", "validation", "Split evaluated in --mode=eval.")
 flags.DEFINE_integer("eval_num_batches", 0, "Batches evaluated (0: the whole split once).")
+flags.DEFINE_integer("eval_batch_size", 0, "Batch size in --mode=eval (0: hparams.batch_size).")
 flags.DEFINE_float("eval_temperature", 1e-3, "Decoder temperature for sampled reconstructions.")
 flags.DEFINE_integer("checkpoints_to_keep", 5, "Newest checkpoints kept in run_dir.")
 flags.DEFINE_integer("save_checkpoint_steps", 1000, "Save a checkpoint every N steps.")
@@ -437,7 +438,8 @@ def main(argv):
         return 0
     if FLAGS.mode == "eval":
         metrics = evaluate(FLAGS.run_dir, FLAGS.eval_split, FLAGS.eval_num_batches,
-                           input_kwargs_from_flags(), FLAGS.eval_temperature)
+                           input_kwargs_from_flags(), FLAGS.eval_temperature,
+                           batch_size=FLAGS.eval_batch_size or None)
         print(json.dumps(metrics, indent=2, sort_keys=True))
         return 0
     try:
