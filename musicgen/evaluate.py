@@ -15,6 +15,7 @@ seed (the floor; `--nountrained` skips it):
   MAE (MIDI units 0-127) and timing-offset MAE (ms at 120 bpm; 1.0 offset unit = half a 16th =
   62.5 ms) on true-positive hits.
 * `kl_bits`: KL(q(z|x) || N(0, I)) per sequence, in bits.
+* An "all-zero output" row: what predicting silence (no hits; class 0 for one-hot outputs) scores.
 
 Prints a table and writes all numbers to `--output_json`.
 """
@@ -94,8 +95,9 @@ class ReconstructionCounts:
         return out
 
 
-def _ratio(a, b) -> float:
-    return float(a) / b if b else float("nan")
+def _ratio(a, b) -> Optional[float]:
+    """a / b, or None (json null) when b is 0: e.g. precision with no predicted hit."""
+    return float(a) / b if b else None
 
 
 def kl_bits(mu, sigma) -> np.ndarray:
@@ -136,10 +138,15 @@ def model_accuracy(model, batch) -> float:
     return float(model(batch, training=False)["accuracy"])
 
 
-def evaluate_model(model, batches, sample_temperature: float = 0.0) -> dict:
-    """Teacher-forced and sampled reconstruction metrics plus KL bits over numpy batch dicts."""
+def evaluate_model(model, batches, sample_temperature: float = 0.0,
+                   zero_baseline: bool = False) -> dict:
+    """Teacher-forced and sampled reconstruction metrics plus KL bits over numpy batch dicts.
+
+    zero_baseline=True adds "zero_baseline": the metrics of an all-zero output (no hits / class 0
+    everywhere) on the same batches.
+    """
     groove = is_groove(model)
-    forced, sampled = ReconstructionCounts(), ReconstructionCounts()
+    forced, sampled, zero = ReconstructionCounts(), ReconstructionCounts(), ReconstructionCounts()
     kls = []
     for batch in batches:
         outputs, lengths = batch["outputs"], batch["lengths"]
@@ -156,10 +163,16 @@ def evaluate_model(model, batches, sample_temperature: float = 0.0) -> dict:
         samples = model.decode(mu, outputs.shape[1], temperature=sample_temperature,
                                controls=controls)
         (sampled.add_groove if groove else sampled.add_categorical)(samples, outputs, lengths)
+        if zero_baseline:
+            (zero.add_groove if groove else zero.add_categorical)(
+                np.zeros_like(outputs), outputs, lengths)
     kl = np.concatenate(kls) if kls else np.zeros(0)
-    return {"teacher_forced": forced.result(groove), "sampled": sampled.result(groove),
-            "kl_bits": float(kl.mean()) if kl.size else float("nan"),
-            "num_sequences": int(kl.size)}
+    out = {"teacher_forced": forced.result(groove), "sampled": sampled.result(groove),
+           "kl_bits": float(kl.mean()) if kl.size else None,
+           "num_sequences": int(kl.size)}
+    if zero_baseline:
+        out["zero_baseline"] = zero.result(groove)
+    return out
 
 
 # ---- reporting ----------------------------------------------------------------------------------
@@ -177,7 +190,7 @@ TABLE_COLUMNS = [  # (header, section, key, format)
 
 
 def format_table(results: dict) -> str:
-    """Markdown table, one row per evaluated model ("trained", "untrained")."""
+    """Markdown table, one row per evaluated model ("trained", "untrained", "all-zero output")."""
     cols = [c for c in TABLE_COLUMNS
             if any(_cell(r, c) is not None for r in results.values())]
     lines = ["| model | " + " | ".join(c[0] for c in cols) + " |",
@@ -254,8 +267,11 @@ def run(fv) -> dict:
 
     results, timings = {}, {}
     t0 = time.perf_counter()
-    results["trained"] = evaluate_model(model, data(), fv.sample_temperature)
+    results["trained"] = evaluate_model(model, data(), fv.sample_temperature, zero_baseline=True)
     timings["trained_s"] = round(time.perf_counter() - t0, 1)
+    zero = results["trained"].pop("zero_baseline")
+    results["all-zero output"] = {"teacher_forced": zero, "sampled": zero, "kl_bits": None,
+                                  "num_sequences": results["trained"]["num_sequences"]}
     if fv.untrained:
         keras.utils.set_random_seed(fv.seed)
         _, floor = checkpoints.build_model_for(config, "", build=False)
