@@ -148,6 +148,17 @@ def _scalar_logs(logs: dict) -> dict:
     return out
 
 
+def is_chief(strategy) -> bool:
+    """True except on non-chief workers of a multi-worker cluster (TF_CONFIG)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    if "chief" in cluster:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
 def write_scalars(writer, step: int, scalars: dict) -> None:
     """TensorBoard scalar summaries without the tensorboard package (tensorflow-cpu lacks it).
 
@@ -244,10 +255,15 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
                                 transpose_range=transpose_range, **(input_kwargs or {}))
     batches = iter(strategy.experimental_distribute_dataset(ds))
     train_step = _distributed_step(strategy, model.train_step)
-    writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
+    chief = is_chief(strategy)
+    # Multi-worker: only the chief writes summaries and checkpoints (the variables are in sync).
+    writer = (tf.summary.create_file_writer(os.path.join(run_dir, "train")) if chief
+              else tf.summary.create_noop_writer())
 
     def save(metrics=None):
         nonlocal last_good
+        if not chief:
+            return
         last_good = checkpoints.save_checkpoint(run_dir, model, optimizer, step, config_name,
                                                 hparams_str, keep=checkpoints_to_keep,
                                                 metrics=metrics)

@@ -230,3 +230,20 @@ def test_cli_sigterm_exit_code_and_checkpoint(tmp_path, groove_ns_dir):
     assert saved >= 2 and f"step {saved}/100000" in log, log[-2000:]
     assert "signal 15 received" in log
     assert json.load(open(os.path.join(run_dir, "train_args.json")))["replicas"] == 2
+
+
+def test_only_the_chief_writes_in_a_multi_worker_cluster():
+    import tensorflow as tf
+    from tensorflow.python.distribute.cluster_resolver import SimpleClusterResolver
+
+    class Strategy:  # the one attribute is_chief reads from a MultiWorkerMirroredStrategy
+        def __init__(self, cluster, task_type, task_id):
+            self.cluster_resolver = SimpleClusterResolver(tf.train.ClusterSpec(cluster),
+                                                          task_type=task_type, task_id=task_id)
+
+    assert train.is_chief(tf.distribute.get_strategy())
+    workers = {"worker": ["h0:1", "h1:1"]}
+    assert [train.is_chief(Strategy(workers, "worker", i)) for i in (0, 1)] == [True, False]
+    with_chief = dict(workers, chief=["c:1"])
+    assert train.is_chief(Strategy(with_chief, "chief", 0))
+    assert not train.is_chief(Strategy(with_chief, "worker", 0))
