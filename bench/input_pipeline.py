@@ -6,7 +6,8 @@ Same process, same config (groovae_4bar), same split and batch size (512, the pa
   `--work_dir`), read with `musicgen.datasets.input.make_dataset(examples_path=...)`;
 * direct (steady state): `make_dataset(dataset_dir=...)` after its first epoch, i.e. from the cache of
   converted tensors;
-* direct (first epoch): the same dataset's first pass, which runs the converter on every NoteSequence.
+* direct (first epoch): the same dataset's first pass, which runs the converter on every NoteSequence;
+* parse only: our batched Example parse vs `musicgen.datasets.examples.parse_batch` on one batch.
 
 Each figure is the median of --repeats timings of --batches batches (after --warmup batches).
 
@@ -50,6 +51,33 @@ def median_rate(ds, batch_size: int, warmup: int, batches: int, repeats: int) ->
     rates = [examples_per_second(it, batch_size, batches) for _ in range(repeats)]
     return {"median_examples_per_s": round(statistics.median(rates)),
             "runs_examples_per_s": [round(r) for r in rates]}
+
+
+def parse_rates(examples_dir: str, config, batch_size: int, repeats: int) -> dict:
+    """Parse-only examples/s on one batch of records: ours (reshape when every window is full
+    length) vs musicgen.datasets.examples.parse_batch (RaggedTensor.to_tensor padding)."""
+    import tensorflow as tf
+    from musicgen.datasets import examples as examples_lib
+    files = tfrecord.expand_pattern(os.path.join(examples_dir, "train-*"))
+    batch = next(iter(tf.data.TFRecordDataset(files).batch(batch_size)))
+    conv = config.data_converter
+    fns = {"input.parse_examples_fn (reshape fast path)": input_lib.parse_examples_fn(config),
+           "examples.parse_batch (to_tensor padding)": lambda s: examples_lib.parse_batch(
+               s, conv.input_depth, conv.output_depth, conv.control_depth,
+               config.hparams.max_seq_len, tuple(conv.length_shape))}
+    out = {}
+    for name, fn in fns.items():
+        fn = tf.function(fn)
+        fn(batch)
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(10):
+                fn(batch)
+            rates.append(10 * batch_size / (time.perf_counter() - t0))
+        out[name] = {"median_examples_per_s": round(statistics.median(rates)),
+                     "runs_examples_per_s": [round(r) for r in rates]}
+    return out
 
 
 def ensure_examples(config_name: str, dataset_dir: str, work_dir: str) -> tuple:
@@ -106,11 +134,12 @@ def main():
     warm = args.warmup + -(-num_windows // args.batch_size)  # past the first (converting) epoch
     results["direct_cached"] = median_rate(ds, args.batch_size, warm, args.batches, args.repeats)
 
+    parse = parse_rates(examples_dir, config, args.batch_size, args.repeats)
     prepared = results["prepared_examples"]["median_examples_per_s"]
     report = {
         "config": args.config, "batch_size": args.batch_size, "split": "train",
         "note_sequences": num_sequences, "windows": num_windows,
-        "make_examples_seconds": make_seconds, "results": results,
+        "make_examples_seconds": make_seconds, "results": results, "parse_only": parse,
         "ratio_prepared_vs_direct_first_epoch": round(
             prepared / results["direct_first_epoch"]["median_examples_per_s"], 2),
         "ratio_prepared_vs_direct_cached": round(
@@ -126,6 +155,8 @@ def main():
         f.write("\n")
     rows = [f"| {name} | {r['median_examples_per_s']:,} | {r['runs_examples_per_s']} |"
             for name, r in results.items()]
+    parse_rows = [f"| {name} | {r['median_examples_per_s']:,} | {r['runs_examples_per_s']} |"
+                  for name, r in parse.items()]
     md = "\n".join([
         f"# Input pipeline throughput: {args.config}, batch {args.batch_size}, train split",
         "", f"`{report['command']}` on {report['machine']}.",
@@ -134,7 +165,8 @@ def main():
         f"prepared / direct first epoch: {report['ratio_prepared_vs_direct_first_epoch']}x; "
         f"prepared / direct cached: {report['ratio_prepared_vs_direct_cached']}x. "
         f"Goal >= 20,000 examples/s from prepared shards: {'met' if report['goal_met'] else 'NOT met'}.",
-        ""])
+        "", f"Parse only, one batch of {args.batch_size} records (10 calls per run):", "",
+        "| parse | median examples/s | runs |", "|---|---|---|", *parse_rows, ""])
     with open(args.out + ".md", "w") as f:
         f.write(md)
     print(md)
