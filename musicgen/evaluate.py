@@ -237,11 +237,13 @@ def define_flags(fv=None):
     return fv
 
 
-def numpy_batches(dataset, num_batches: Optional[int]):
-    """Batch dicts of numpy arrays, at most `num_batches`."""
+def numpy_batches(dataset, num_batches: Optional[int], label: str = ""):
+    """Batch dicts of numpy arrays, at most `num_batches`; a progress line every 10 on stderr."""
     for i, batch in enumerate(dataset):
         if num_batches and i >= num_batches:
             return
+        if i and i % 10 == 0:
+            print(f"evaluate {label}: {i} batches", file=sys.stderr, flush=True)
         yield {k: v.numpy() for k, v in batch.items()}
 
 
@@ -259,15 +261,16 @@ def run(fv) -> dict:
     hparams = fv.hparams if fv.hparams is not None else \
         checkpoints.read_metadata(checkpoints.resolve_checkpoint_path(checkpoint)).get("hparams", "")
 
-    def data():
+    def data(label):
         ds = make_dataset(config, fv.split, examples_path=fv.examples_path,
                           dataset_dir=fv.dataset_dir, batch_size=fv.batch_size, is_training=False,
                           repeat=False, cache=False)
-        return numpy_batches(ds, fv.num_batches)
+        return numpy_batches(ds, fv.num_batches, label)
 
     results, timings = {}, {}
     t0 = time.perf_counter()
-    results["trained"] = evaluate_model(model, data(), fv.sample_temperature, zero_baseline=True)
+    results["trained"] = evaluate_model(model, data("trained"), fv.sample_temperature,
+                                        zero_baseline=True)
     timings["trained_s"] = round(time.perf_counter() - t0, 1)
     zero = results["trained"].pop("zero_baseline")
     results["all-zero output"] = {"teacher_forced": zero, "sampled": zero, "kl_bits": None,
@@ -276,7 +279,7 @@ def run(fv) -> dict:
         keras.utils.set_random_seed(fv.seed)
         _, floor = checkpoints.build_model_for(config, "", build=False)
         t0 = time.perf_counter()
-        results["untrained"] = evaluate_model(floor, data(), fv.sample_temperature)
+        results["untrained"] = evaluate_model(floor, data("untrained"), fv.sample_temperature)
         timings["untrained_s"] = round(time.perf_counter() - t0, 1)
 
     table = format_table(results)
