@@ -60,9 +60,11 @@ def main(argv=None) -> dict:
     n = report["results"]["trained"]["num_sequences"]
     with open(output + ".md", "w", encoding="utf-8") as f:
         f.write(f"# {report['config']} on Groove MIDI `{args.split}` ({n} 4-bar windows)\n\n"
-                f"Checkpoint `{os.path.relpath(report['checkpoint'], ROOT)}`; untrained row: the "
+                f"Checkpoint `{os.path.relpath(report['checkpoint'], ROOT)}` (training step "
+                f"{report.get('checkpoint_step')}); untrained row: the "
                 f"same config built with seed {report['seed']}, no training. Sampled columns decode "
-                f"from z = mu at temperature {report['sample_temperature']} (0 = greedy). "
+                f"from z = mu at temperature {report['sample_temperature']} (0 = greedy); the all-zero "
+                f"row predicts silence everywhere. "
                 f"`bench/eval_groove.py`, {report['date']}.\n\n{report['table']}\n")
     print(f"wrote {output}.json and .md")
     return report

@@ -286,7 +286,9 @@ def run(fv) -> dict:
     print(f"{name} on split {fv.split!r} ({results['trained']['num_sequences']} sequences), "
           f"checkpoint {checkpoint}")
     print(table)
+    meta = checkpoints.read_metadata(checkpoints.resolve_checkpoint_path(checkpoint))
     report = {"config": name, "hparams": hparams, "checkpoint": os.fspath(checkpoint),
+              "checkpoint_step": meta.get("step"),
               "split": fv.split, "dataset_dir": fv.dataset_dir, "examples_path": fv.examples_path,
               "num_batches": fv.num_batches, "batch_size": fv.batch_size,
               "sample_temperature": fv.sample_temperature, "seed": fv.seed,
