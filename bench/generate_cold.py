@@ -95,10 +95,12 @@ def main(argv=None) -> dict:
         if args.checkpoint_file:
             gen.append(f"--checkpoint_file={os.path.abspath(args.checkpoint_file)}")
         base = [py, "-c", "import tensorflow"]
-        timed(base, cwd)  # warm the OS file cache once for both
-        gen_times, base_times = [], []
-        for _ in range(args.repeats):
+        keras_base = [py, "-c", "import keras"]
+        timed(base, cwd)  # warm the OS file cache once for all
+        gen_times, base_times, keras_times = [], [], []
+        for _ in range(args.repeats):  # interleaved, so load changes hit all three alike
             base_times.append(timed(base, cwd))
+            keras_times.append(timed(keras_base, cwd))
             gen_times.append(timed(gen, cwd))
         n_files = len(os.listdir(os.path.join(cwd, "out")))
         breakdown = import_breakdown(gen, cwd)
@@ -113,6 +115,10 @@ def main(argv=None) -> dict:
         "import_tensorflow_s": [round(t, 3) for t in base_times],
         "generate_median_s": round(statistics.median(gen_times), 3),
         "import_tensorflow_median_s": round(statistics.median(base_times), 3),
+        "import_keras_s": [round(t, 3) for t in keras_times],
+        "import_keras_median_s": round(statistics.median(keras_times), 3),
+        "ratio_generate_over_import_keras": round(statistics.median(gen_times)
+                                                  / statistics.median(keras_times), 2),
         "ratio_generate_over_import_tf": round(statistics.median(gen_times)
                                                / statistics.median(base_times), 2),
         "midi_files_written": n_files,
@@ -143,8 +149,11 @@ def render_md(r: dict) -> str:
             "| command | median wall s | runs |\n|---|---|---|\n"
             f"| `python -c \"import tensorflow\"` (baseline) | {r['import_tensorflow_median_s']:.2f}"
             f" | {r['import_tensorflow_s']} |\n"
+            f"| `python -c \"import keras\"` (Keras 3 on TF) | {r['import_keras_median_s']:.2f}"
+            f" | {r['import_keras_s']} |\n"
             f"| `{r['command']}` | {r['generate_median_s']:.2f} | {r['generate_s']} |\n\n"
             f"Ratio generate / import tensorflow: **{r['ratio_generate_over_import_tf']}x**; "
+            f"generate / import keras: {r['ratio_generate_over_import_keras']}x; "
             f"{r['midi_files_written'] // r['repeats']} MIDI files per run.\n\n"
             "Phases of one in-process run (fresh process, s):\n\n| phase | s |\n|---|---|\n"
             + "".join(f"| {k} | {v:.2f} |\n" for k, v in r["phases_s"].items()) + "\n"
