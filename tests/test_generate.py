@@ -85,14 +85,15 @@ def test_run_dir_of_a_training_run(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--run_dir=/x", "--checkpoint_file=/y"], "--run_dir and --checkpoint_file are exclusive"),
-    (["--checkpoint_file=/no/such.weights.h5"], "--checkpoint_file: no weights file"),
-    (["--config=cat-mel_2bar_small"], "--config=cat-mel_2bar_small needs --run_dir"),
-    (["--mode=interpolate", f"--input_midi_1={ROCK}"], "--input_midi_2 is required"),
-    (["--mode=reconstruct", "--input_midi_1=/no/such.mid"], "--input_midi_1: file not found"),
+    (["--run_dir=/x", "--checkpoint_file=/y"], r"--run_dir and --checkpoint_file are exclusive"),
+    (["--checkpoint_file=/no/such.weights.h5"], r"--checkpoint_file: .*/no/such\.weights\.h5"),
+    (["--run_dir=/no/run"], r"--run_dir: .*/no/run"),
+    (["--config=cat-mel_2bar_small"], r"--config=cat-mel_2bar_small needs --run_dir"),
+    (["--mode=interpolate", f"--input_midi_1={ROCK}"], r"--input_midi_2 is required"),
+    (["--mode=reconstruct", "--input_midi_1=/no/such.mid"], r"--input_midi_1: file not found"),
 ])
 def test_flag_errors_before_loading_any_model(argv, message):
-    with pytest.raises(generate.FlagError, match=re.escape(message)):
+    with pytest.raises(generate.FlagError, match=message):
         run_flags(*argv)
 
 
