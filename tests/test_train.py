@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, TEST_DATA
 from musicgen import checkpoints, midi_io, train
 from musicgen.datasets import input as input_lib
-from musicgen.datasets.tfrecord import ShardedWriter
+from musicgen.datasets.tfrecord import ShardedWriter, iterate_note_sequences
 
 CONFIG = "groovae_4bar"
 TINY = "batch_size=4,enc_rnn_size=[16],dec_rnn_size=[16],z_size=8"
@@ -110,8 +110,7 @@ def test_nan_batch_stops_and_keeps_last_good_checkpoint(trained_run, tmp_path, g
     run_dir = copy_run(trained_run, tmp_path)
     config, _ = checkpoints.build_model_for(CONFIG, TINY, build=False)
     good = list(input_lib.convert_note_sequences(
-        __import__("musicgen.datasets.tfrecord", fromlist=["x"]).iterate_note_sequences(
-            os.path.join(groove_ns_dir, "train-*")), config, is_training=False))
+        iterate_note_sequences(os.path.join(groove_ns_dir, "train-*")), config, is_training=False))
     poisoned = [(np.full_like(x, np.nan), y, c, n) for x, y, c, n in good]
     input_lib.write_examples(str(tmp_path / "ex" / "train-00000-of-00001.tfrecord"), poisoned)
     before = open(checkpoints.latest_checkpoint(run_dir) + ".weights.h5", "rb").read()
@@ -133,7 +132,6 @@ def test_eval_mode_writes_metrics(trained_run, tmp_path, groove_ns_dir):
     assert metrics["step"] == 3 and metrics["split"] == "validation"
     # Windows of the fixtures: 4/4 files only (3/4 and 5/8 give none with 16-step bars).
     config, _ = checkpoints.build_model_for(CONFIG, TINY, build=False)
-    from musicgen.datasets.tfrecord import iterate_note_sequences
     expected = sum(1 for _ in input_lib.convert_note_sequences(
         iterate_note_sequences(os.path.join(groove_ns_dir, "validation-*")), config, False))
     assert metrics["examples"] == expected > 0
