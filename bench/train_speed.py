@@ -163,14 +163,23 @@ def write_results(result, out_dir):
     for r in result["configs"]:
         lines.append(
             f"| {r['config']}{' (XLA)' if r['jit_compile'] else ''} | {r['batch_size']} ({r['paper_batch_size']}) | {r['params']:,} | "
-            f"{r['median_step_s']:.3f} | {r['examples_per_s']:.1f} | "
+            f"{r['median_step_s']:.3f} | {r['examples_per_s']:.3g} | "
             f"{r['train_flops_per_step'] / 1e9:.1f} | {r['achieved_gflops_per_s']:.1f} | "
             f"{r['achieved_gflops_per_s'] / base['gflops_per_s']:.2f} | "
             f"{r['first_step_s']:.1f} |")
-    lines += ["", "FLOPs are analytic (bench/train_speed.py docstring): LSTM 8*H*(I+H) per step "
+    lines += ["", f"Process niceness {result.get('niceness', 0)}. On a machine shared with other "
+              "jobs compare rows by their ratio to the matmul rows, not across runs. Step times of the 16-bar "
+              "hierarchical model at batch 16 are memory-bound (each LSTM step streams its "
+              "weights for 16 rows).", "", "FLOPs are analytic (bench/train_speed.py docstring): LSTM 8*H*(I+H) per step "
               "and direction, dense 2*in*out, x3 for forward+backward; element-wise ops ignored."]
     with open(os.path.join(out_dir, "train_speed.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def render(json_path, out_dir):
+    """Rewrite train_speed.md from an existing train_speed.json (no measuring)."""
+    with open(json_path) as f:
+        write_results(json.load(f), out_dir)
 
 
 def main(argv=None):
@@ -187,7 +196,7 @@ def main(argv=None):
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
               "loadavg_start": [round(x, 2) for x in os.getloadavg()],
               "keras": keras.__version__, "backend": keras.backend.backend(),
-              "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+              "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "niceness": os.nice(0)}
     result["matmul_baseline"] = matmul_baseline()
     print(f"matmul baseline: {result['matmul_baseline']['gflops_per_s']:.1f} GFLOP/s", flush=True)
     result["configs"] = []
