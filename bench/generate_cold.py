@@ -115,6 +115,9 @@ def main(argv=None) -> dict:
         "import_tensorflow_s": [round(t, 3) for t in base_times],
         "generate_median_s": round(statistics.median(gen_times), 3),
         "import_tensorflow_median_s": round(statistics.median(base_times), 3),
+        "min_s": {"import_tensorflow": round(min(base_times), 3),
+                  "import_keras": round(min(keras_times), 3),
+                  "generate": round(min(gen_times), 3)},
         "import_keras_s": [round(t, 3) for t in keras_times],
         "import_keras_median_s": round(statistics.median(keras_times), 3),
         "ratio_generate_over_import_keras": round(statistics.median(gen_times)
@@ -154,6 +157,9 @@ def render_md(r: dict) -> str:
             f"| `{r['command']}` | {r['generate_median_s']:.2f} | {r['generate_s']} |\n\n"
             f"Ratio generate / import tensorflow: **{r['ratio_generate_over_import_tf']}x**; "
             f"generate / import keras: {r['ratio_generate_over_import_keras']}x; "
+            f"fastest runs (least disturbed by other jobs): import tensorflow "
+            f"{r['min_s']['import_tensorflow']:.2f} s, import keras "
+            f"{r['min_s']['import_keras']:.2f} s, generate {r['min_s']['generate']:.2f} s; "
             f"{r['midi_files_written'] // r['repeats']} MIDI files per run.\n\n"
             "Phases of one in-process run (fresh process, s):\n\n| phase | s |\n|---|---|\n"
             + "".join(f"| {k} | {v:.2f} |\n" for k, v in r["phases_s"].items()) + "\n"
