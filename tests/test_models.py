@@ -216,3 +216,19 @@ def test_clip_to_zero_skips_exploding_steps():
     np.testing.assert_array_equal(_np(v), np.ones(3))
     opt.apply_gradients([(ops.convert_to_tensor(np.full(3, 1.0, "float32")), v)])
     assert (_np(v) < 1).all()
+
+
+def test_fit_compiled_on_tf_data_with_scheduled_sampling():
+    """The real training path: Keras' compiled train function (tf.function, no eager) on a
+    tf.data pipeline with an unknown batch dimension, scheduled sampling on."""
+    import tensorflow as tf
+    cfg = tiny_config("cat-drums_2bar_small", "max_seq_len=4")
+    model = configs.build_model(cfg, seed=0)
+    assert model.jit_compile is False  # XLA is slower here: bench/results/train_speed.md
+    data = tf.data.Dataset.from_tensor_slices(random_batch(cfg, batch_size=4)).repeat(2).batch(2)
+    assert data.element_spec["outputs"].shape[0] is None
+    history = model.fit(data, epochs=2, verbose=0, shuffle=False)
+    assert int(model.global_step.numpy()) == 8
+    probs = history.history["sampling_probability"]  # epoch means of 1 - k / (k + e^(step/k))
+    assert 0 < probs[0] < probs[1] < 0.002
+    assert all(np.isfinite(history.history["loss"]))
