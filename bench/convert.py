@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,10 +46,17 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 DATASETS = {"maestro": "maestro-v2.0.0", "groove": "groove"}
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its reaped children (the job's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def baseline(dataset: str, input_dir: str, out_dir: str) -> dict:
     """note_seq + tf.io.TFRecordWriter, one process."""
     sources, _ = readers.READERS[dataset](input_dir)
     os.makedirs(out_dir, exist_ok=True)
+    cpu = cpu_seconds()
     start = time.perf_counter()
     writers, notes = {}, 0
     for source in sources:
@@ -61,14 +69,16 @@ def baseline(dataset: str, input_dir: str, out_dir: str) -> dict:
         writers[source.split].write(ns.SerializeToString())
     for w in writers.values():
         w.close()
-    return {"files": len(sources), "notes": notes, "seconds": time.perf_counter() - start}
+    return {"files": len(sources), "notes": notes, "seconds": time.perf_counter() - start,
+            "cpu_seconds": cpu_seconds() - cpu}
 
 
 def job(dataset: str, input_dir: str, out_dir: str, workers: int) -> dict:
+    cpu = cpu_seconds()
     manifest = convert_midi.convert(out_dir, dataset, input_dir, num_workers=workers)
     return {"files": manifest["total"], "notes": manifest["stats"]["notes"],
-            "seconds": manifest["timing"]["seconds"], "skipped": manifest["num_skipped"],
-            "counts": manifest["counts"]}
+            "seconds": manifest["timing"]["seconds"], "cpu_seconds": cpu_seconds() - cpu,
+            "skipped": manifest["num_skipped"], "counts": manifest["counts"]}
 
 
 def profile_job(dataset: str, input_dir: str, out_dir: str, top: int = 15) -> tuple:
@@ -133,17 +143,23 @@ def main():
             print(f"[{dataset}] baseline ...", file=sys.stderr)
             base = baseline(dataset, input_dir, os.path.join(tmp, f"{dataset}-baseline"))
             entry = {"baseline": base}
-            for workers in (1, 2):
-                runs = [job(dataset, input_dir, os.path.join(tmp, f"{dataset}-{workers}"), workers)
-                        for _ in range(args.repeats)]
-                seconds = [r["seconds"] for r in runs]
-                entry[f"job_{workers}_workers"] = {**runs[0], "seconds": statistics.median(seconds),
-                                                   "all_seconds": seconds}
-                assert runs[0]["notes"] == base["notes"], (dataset, runs[0]["notes"], base["notes"])
+            runs = {1: [], 2: []}
+            for _ in range(args.repeats):  # interleaved, so both see the same machine load
+                for workers in runs:
+                    runs[workers].append(
+                        job(dataset, input_dir, os.path.join(tmp, f"{dataset}-{workers}"), workers))
+            for workers, rs in runs.items():
+                seconds = [r["seconds"] for r in rs]
+                cpu = [r["cpu_seconds"] for r in rs]
+                entry[f"job_{workers}_workers"] = {**rs[0], "seconds": statistics.median(seconds),
+                                                   "all_seconds": seconds,
+                                                   "cpu_seconds": statistics.median(cpu)}
+                assert rs[0]["notes"] == base["notes"], (dataset, rs[0]["notes"], base["notes"])
             for key, run in entry.items():
                 run["files_per_s"] = round(run["files"] / run["seconds"], 1)
                 run["notes_per_s"] = round(run["notes"] / run["seconds"])
                 run["speedup"] = round(base["seconds"] / run["seconds"], 1)
+                run["cpu_ratio"] = round(base["cpu_seconds"] / run["cpu_seconds"], 1)
             entry["profile_1_worker"], entry["note_seq_fallbacks"] = profile_job(
                 dataset, input_dir, os.path.join(tmp, "prof"))
             results["datasets"][dataset] = entry
@@ -160,8 +176,8 @@ def main():
 
 
 def markdown(results: dict) -> str:
-    rows = ["| dataset | run | files | notes | seconds | files/s | notes/s | speed-up |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| dataset | run | files | notes | wall s | files/s | notes/s | speed-up (wall) | CPU s | "
+            "CPU-time ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
     for dataset, entry in results["datasets"].items():
         for key in ("baseline", "job_1_workers", "job_2_workers"):
             r = entry[key]
@@ -169,15 +185,18 @@ def markdown(results: dict) -> str:
                     "job_1_workers": "convert_midi, 1 worker",
                     "job_2_workers": "convert_midi, 2 workers"}[key]
             rows.append(f"| {dataset} | {name} | {r['files']} | {r['notes']:,} | {r['seconds']:.2f} | "
-                        f"{r['files_per_s']} | {r['notes_per_s']:,} | {r['speedup']}x |")
+                        f"{r['files_per_s']} | {r['notes_per_s']:,} | {r['speedup']}x | "
+                        f"{r['cpu_seconds']:.2f} | {r['cpu_ratio']}x |")
     w = results["writer"]
     load = ", ".join(f"{x:.2f}" for x in results["load_before"])
     load_after = ", ".join(f"{x:.2f}" for x in results["load_after"])
     text = ["# MIDI -> NoteSequence TFRecords: baseline vs convert_midi", "",
             f"Command: `{results['command'].strip()}` ({results['cpu_count']} cores; load average "
             f"before {load}, after {load_after} — a shared machine). Job times are medians of "
-            "repeated runs, each the whole job (listing, parse, shards, manifest) as a call in the "
-            "same process as the baseline; imports excluded for both.", ""] + rows + [
+            "repeated runs (1- and 2-worker runs interleaved), each the whole job (listing, parse, "
+            "shards, manifest) as a call in the same process as the baseline; imports excluded for "
+            "both. CPU s = user + system time of the process and its workers: the work done, "
+            "unlike wall time hardly moved by other users' load.", ""] + rows + [
             "", f"TFRecord writing of {w['records']} MAESTRO NoteSequences ({w['megabytes']} MB): "
             f"ours {w['ours_seconds']} s (with fsync), tf.io.TFRecordWriter {w['tf_seconds']} s, "
             f"byte-identical: {w['byte_identical']}; the job avoids `import tensorflow` "
