@@ -123,7 +123,7 @@ def test_missing_bundled_model_is_a_clear_error(monkeypatch, tmp_path):
         run_flags("--num_outputs=1", f"--output_dir={tmp_path}")
 
 
-def test_bundled_default_when_present(tmp_path):
-    if not os.path.exists(checkpoints.pretrained_path("groovae_4bar") + checkpoints.WEIGHTS_SUFFIX):
-        pytest.skip("bundled model not committed yet")
+def test_bundled_default_model_generates(tmp_path):
+    # The bundled weights ship in the package: their absence is a packaging bug, not a skip.
+    assert os.path.exists(checkpoints.pretrained_path("groovae_4bar") + checkpoints.WEIGHTS_SUFFIX)
     check_midi_files(run_flags("--num_outputs=2", f"--output_dir={tmp_path}"), 2)
