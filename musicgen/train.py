@@ -15,7 +15,7 @@ A readable custom loop (nanoGPT style) around the model's own `train_step` / `te
   (encode -> decode from the posterior mean) on --eval_split, written to <run_dir>/eval
   (TensorBoard + eval_metrics.json).
 * several visible GPUs: MirroredStrategy (global batch = hparams.batch_size); --cpu_replicas=N runs
-  the same path on N logical CPU devices. --mixed_precision: mixed_float16 on GPU. Multi-worker:
+  the same path on N logical CPU devices. mixed_float16 on GPU (--nomixed_precision: off). Multi-worker:
   TF_CONFIG -> MultiWorkerMirroredStrategy, see README ("Training on several machines").
 """
 from __future__ import annotations
@@ -59,8 +59,9 @@ flags.DEFINE_integer("transpose_range", 0, "On-the-fly transposition (+-semitone
 flags.DEFINE_string("cache", "memory", "Converted-tensor cache for --dataset_dir/--tfds_name: "
                     "'memory', 'none', or a file path prefix.")
 flags.DEFINE_integer("seed", None, "Random seed (Python, NumPy, TF).")
-flags.DEFINE_bool("mixed_precision", False, "Use mixed_float16 when a GPU is visible (off by "
-                  "default: MusicVAE's sampling noise is float32, see README).")
+flags.DEFINE_bool("mixed_precision", True, "Use mixed_float16 when a GPU is visible (LSTMs in "
+                  "float16; latent, logits and losses float32; dynamic loss scaling). No effect "
+                  "on CPU. --nomixed_precision: float32 everywhere.")
 flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices and train with "
                      "MirroredStrategy over them (exercises the multi-replica path without GPUs).")
 flags.DEFINE_bool("progress", True, "Show a tqdm progress bar.")
@@ -315,42 +316,14 @@ def _progress_bar(enabled: bool, step: int, total: int):
 
 
 # ---- evaluation ------------------------------------------------------------------------------
-def reconstruction_counts(config, outputs, samples, lengths) -> dict:
-    """Counts comparing decoded reconstructions with the target outputs (numpy in), summable.
-
-    One-hot outputs: `correct` / `total` argmax matches over valid steps. GrooVAE [hits, velocities,
-    offsets]: per drum and valid step, hit (> 0.5) or not, plus hit true/false positives and false
-    negatives (for precision / recall / F1), and `baseline_correct`: what always predicting "no
-    hit" (all-zero outputs) would get.
-    """
-    import numpy as np
-    outputs, samples, lengths = np.asarray(outputs), np.asarray(samples), np.asarray(lengths)
-    t = outputs.shape[1]
-    if lengths.ndim > 1:
-        lengths = lengths.sum(axis=-1)
-    mask = np.arange(t)[None, :] < np.minimum(lengths, t)[:, None]
-    conv = config.data_converter
-    if type(conv).__name__ == "GrooveConverter" and not getattr(conv, "categorical_outputs", False):
-        d = outputs.shape[-1] // 3
-        want, got = outputs[..., :d][mask] > 0.5, samples[:, :t, :d][mask] > 0.5
-        return {"correct": int((want == got).sum()), "total": int(want.size),
-                "baseline_correct": int((~want).sum()), "tp": int((want & got).sum()),
-                "fp": int((~want & got).sum()), "fn": int((want & ~got).sum())}
-    want, got = outputs.argmax(-1)[mask], samples[:, :t].argmax(-1)[mask]
-    return {"correct": int((want == got).sum()), "total": int(want.size),
-            "baseline_correct": int((want == 0).sum())}
-
-
-def sampled_metrics(counts: dict) -> dict:
-    """Rates from summed `reconstruction_counts`."""
-    total = max(counts["total"], 1)
-    out = {"sampled_accuracy": counts["correct"] / total,
-           "baseline_all_zero_accuracy": counts["baseline_correct"] / total}
-    if "tp" in counts:
-        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-        out["sampled_hit_precision"] = tp / max(tp + fp, 1)
-        out["sampled_hit_recall"] = tp / max(tp + fn, 1)
-        out["sampled_hit_f1"] = 2 * tp / max(2 * tp + fp + fn, 1)
+def sampled_metrics(sampled: dict, zero: dict) -> dict:
+    """Flat eval-mode names for `musicgen.evaluate.ReconstructionCounts.result()` of the sampled
+    reconstructions and of an all-zero output (the same definitions as `musicgen.evaluate`:
+    GrooVAE accuracy = every drum's hit / no-hit right at a step)."""
+    out = {"sampled_accuracy": sampled["accuracy"], "baseline_all_zero_accuracy": zero["accuracy"]}
+    for k in ("hit_precision", "hit_recall", "hit_f1", "velocity_mae", "offset_mae_ms"):
+        if k in sampled:
+            out["sampled_" + k] = sampled[k]
     return out
 
 
@@ -361,12 +334,15 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
 
     Metrics: the mean over batches of every scalar of the model's teacher-forced `test_step`
     (weighted by batch size), and `sampled_metrics` of reconstructions decoded from the posterior
-    mean (sampled_accuracy, its all-zero baseline, hit precision / recall / F1 for GrooVAE). Written to <run_dir>/eval/eval_metrics.json and TensorBoard scalars under <run_dir>/eval.
+    mean (sampled_accuracy, its all-zero baseline, hit precision / recall / F1 and velocity /
+    offset errors for GrooVAE), as defined in `musicgen.evaluate`. Written to
+    <run_dir>/eval/eval_metrics.json and TensorBoard scalars under <run_dir>/eval.
     """
     import numpy as np
     import tensorflow as tf
     from musicgen import checkpoints
     from musicgen.datasets import input as input_lib
+    from musicgen.evaluate import ReconstructionCounts, is_groove
 
     prefix = checkpoints.resolve_checkpoint_path(checkpoint or run_dir)
     meta = checkpoints.read_metadata(prefix)
@@ -380,7 +356,10 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
     if num_batches:
         ds = ds.take(num_batches)
     test_step = tf.function(model.test_step)
-    sums, counts, n_examples, n_batches = {}, {}, 0, 0
+    groove = is_groove(model)
+    sampled, zero = ReconstructionCounts(), ReconstructionCounts()
+    add = "add_groove" if groove else "add_categorical"
+    sums, n_examples, n_batches = {}, 0, 0
     t0 = time.time()
     for batch in ds:
         n = int(batch["lengths"].shape[0])
@@ -391,14 +370,14 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
         z, _, _ = _posterior_mean(model, batch)
         samples = model.decode(z, int(batch["outputs"].shape[1]), temperature=temperature,
                                controls=batch["controls"] if batch["controls"].shape[-1] else None)
-        for k, v in reconstruction_counts(config, batch["outputs"].numpy(), np.asarray(samples),
-                                          batch["lengths"].numpy()).items():
-            counts[k] = counts.get(k, 0) + v
+        outputs, lengths = batch["outputs"].numpy(), batch["lengths"].numpy()
+        getattr(sampled, add)(np.asarray(samples), outputs, lengths)
+        getattr(zero, add)(np.zeros_like(outputs), outputs, lengths)
         n_examples, n_batches = n_examples + n, n_batches + 1
     if not n_batches:
         raise ValueError(f"split {split!r} gave no examples to evaluate")
     metrics = {k: v / n_examples for k, v in sums.items()}
-    metrics.update(sampled_metrics(counts))
+    metrics.update(sampled_metrics(sampled.result(groove), zero.result(groove)))
     metrics.update(step=step, examples=n_examples, batches=n_batches, split=split,
                    checkpoint=prefix, seconds=round(time.time() - t0, 2), temperature=temperature)
     eval_dir = os.path.join(run_dir, "eval")

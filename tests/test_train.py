@@ -141,18 +141,23 @@ def test_eval_mode_writes_metrics(trained_run, tmp_path, groove_ns_dir):
     assert os.listdir(os.path.join(run_dir, "eval"))
 
 
-def test_reconstruction_counts_groove_exact():
-    config, _ = checkpoints.build_model_for(CONFIG, TINY, build=False)
+def test_eval_mode_uses_the_evaluate_module_definitions():
+    """--mode=eval and musicgen.evaluate agree: GrooVAE accuracy is per step (all 9 drums right),
+    hit precision / recall / F1 per (step, drum) cell."""
+    from musicgen.evaluate import ReconstructionCounts
     outputs = np.zeros((2, 4, 27), np.float32)
     samples = np.zeros((2, 4, 27), np.float32)
     outputs[0, 0, 0] = outputs[0, 1, 1] = outputs[1, 0, 2] = 1.0   # 3 true hits
     samples[0, 0, 0] = samples[1, 0, 3] = 1.0                     # 1 tp, 1 fp
     samples[0, 3, 5] = 1.0                                        # beyond length 3: ignored
-    outputs[..., 9:] = samples[..., 9:] = 0.5                     # velocities / offsets ignored
-    counts = train.reconstruction_counts(config, outputs, samples, np.array([3, 2]))
-    assert counts == {"correct": 45 - 3, "total": 5 * 9, "baseline_correct": 45 - 3,
-                      "tp": 1, "fp": 1, "fn": 2}
-    rates = train.sampled_metrics(counts)
+    sampled, zero = ReconstructionCounts(), ReconstructionCounts()
+    lengths = np.array([3, 2])
+    sampled.add_groove(samples, outputs, lengths)
+    zero.add_groove(np.zeros_like(outputs), outputs, lengths)
+    rates = train.sampled_metrics(sampled.result(True), zero.result(True))
+    # 5 valid steps; wrong: (0, 1) missed hit, (1, 0) missed + false hit -> 3 of 5 right.
+    assert rates["sampled_accuracy"] == 3 / 5
+    assert rates["baseline_all_zero_accuracy"] == 2 / 5   # the steps without a true hit
     assert rates["sampled_hit_precision"] == 0.5 and rates["sampled_hit_recall"] == 1 / 3
     assert rates["sampled_hit_f1"] == pytest.approx(0.4)
 
@@ -245,3 +250,39 @@ def test_only_the_chief_writes_in_a_multi_worker_cluster():
     with_chief = dict(workers, chief=["c:1"])
     assert train.is_chief(Strategy(with_chief, "chief", 0))
     assert not train.is_chief(Strategy(with_chief, "worker", 0))
+
+
+_REPLICA_SCRIPT = r"""
+import sys, numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, "tests")
+from model_helpers import random_batch, tiny_config
+cfg = tiny_config("groovae_4bar")
+conv = cfg.data_converter
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = cfg.model(cfg.hparams, conv.output_depth, conv.input_depth, conv.control_depth)
+batch = {k: tf.constant(v) for k, v in random_batch(cfg, batch_size=2).items()}
+
+@tf.function
+def fn():
+    y_pred = model(batch, training=False)
+    return y_pred["loss"], model.compute_loss(y_pred=y_pred)
+
+per_replica = strategy.run(fn)  # (each replica gets the same batch: only the ratio matters)
+for loss, scaled in zip(*(strategy.experimental_local_results(t) for t in per_replica)):
+    print("RATIO", float(scaled) / float(loss))
+"""
+
+
+def test_loss_is_divided_by_the_replica_count_under_mirrored_strategy():
+    """Keras sums the replicas' gradients, so each replica's loss must be divided by the replica
+    count (else 2 GPUs take a step twice as long as 1 before clipping)."""
+    proc = subprocess.run([sys.executable, "-c", _REPLICA_SCRIPT], cwd=ROOT, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+                          timeout=300)
+    ratios = [float(line.split()[1]) for line in proc.stdout.splitlines()
+              if line.startswith("RATIO")]
+    assert proc.returncode == 0 and len(ratios) == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert ratios == [pytest.approx(0.5), pytest.approx(0.5)]

@@ -51,7 +51,9 @@ class BaseLstmDecoder(keras.layers.Layer):
         self.output_depth = int(output_depth)
         self.rnn = StackedLstm(hparams.dec_rnn_size, hparams.dropout_keep_prob, name="rnn")
         self.initial_state = InitialState(self.rnn.state_sizes, name="z_to_initial_state")
-        self.output_layer = keras.layers.Dense(self.output_depth, name="output_projection")
+        # Logits (and so every loss term) stay float32 under a mixed precision policy.
+        self.output_layer = keras.layers.Dense(self.output_depth, name="output_projection",
+                                               dtype="float32")
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     # ---- to implement -----------------------------------------------------------------------
@@ -75,7 +77,7 @@ class BaseLstmDecoder(keras.layers.Layer):
                                     maxval=1.0 - 1e-7, seed=self.seed_generator)
 
     def _project(self, rnn_output):
-        return self.output_layer.call(rnn_output)
+        return self.output_layer.call(ops.cast(rnn_output, "float32"))
 
     # ---- shared -----------------------------------------------------------------------------
     def build_decoder(self, z_depth: int, control_depth: int = 0) -> None:

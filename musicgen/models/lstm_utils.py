@@ -109,8 +109,12 @@ class StackedLstm(keras.layers.Layer):
         for i, lstm in enumerate(self.lstms):
             if self.dropouts:
                 x = self.dropouts[i](x, training=training)
-            # .call skips Layer.__call__ bookkeeping: this runs once per step, often eagerly.
-            x, state = lstm.cell.call(x, list(states[i]), training=training)
+            cell = lstm.cell
+            if cell.compute_dtype == cell.variable_dtype:
+                # .call skips Layer.__call__ bookkeeping: this runs once per step, often eagerly.
+                x, state = cell.call(x, list(states[i]), training=training)
+            else:  # mixed precision: __call__ casts inputs, states and variables
+                x, state = cell(x, list(states[i]), training=training)
             new_states.append(list(state))
         return x, new_states
 

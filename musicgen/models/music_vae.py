@@ -26,6 +26,8 @@ from typing import Callable, Optional
 
 import keras
 from keras import ops
+# What Keras' CompileLoss applies to every loss (a no-op outside tf.distribute); keras is pinned.
+from keras.src.losses.loss import scale_loss_for_distribution
 
 from musicgen.models import schedules
 from musicgen.models.lstm_utils import small_normal
@@ -102,8 +104,10 @@ class MusicVAE(keras.Model):
         if controls is not None and self.control_depth:
             inputs = ops.concatenate([inputs, ops.cast(controls, "float32")], axis=-1)
         h = self.encoder(inputs, ops.cast(lengths, "int32"), training=training)
-        mu, sigma = self.mu_layer(h), self.sigma_layer(h)
-        eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator)
+        # The latent stays float32 under a mixed policy (mu/sigma layers compute in float16).
+        mu = ops.cast(self.mu_layer(h), "float32")
+        sigma = ops.cast(self.sigma_layer(h), "float32")
+        eps = keras.random.normal(ops.shape(mu), dtype="float32", seed=self.seed_generator)
         return mu + sigma * eps, mu, sigma
 
     def encode(self, inputs, lengths, controls=None):
@@ -156,8 +160,9 @@ class MusicVAE(keras.Model):
         return terms
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        losses = [y_pred["loss"]] + list(self.losses)
-        return sum(losses)
+        """Total loss, divided by the replica count under tf.distribute (Keras' own contract:
+        replicas' gradients are summed, and Keras' train_step un-scales its loss tracker)."""
+        return scale_loss_for_distribution(sum([y_pred["loss"]] + list(self.losses)))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         for tracker in self.trackers:
