@@ -3,6 +3,8 @@ Keras backend (KERAS_BACKEND=tensorflow | jax | torch). Needs only keras, numpy 
 no TensorFlow, converters or configs (so it runs in a bare `pip install keras jax` venv).
 
   KERAS_BACKEND=jax python bench/backend_check.py    ->  bench/results/backend_check_<backend>.json
+  KERAS_BACKEND=jax python bench/backend_check.py mixed_float16   (or mixed_bfloat16: a Keras dtype
+      policy)  ->  bench/results/backend_check_<backend>_<policy>.json
 """
 from __future__ import annotations
 
@@ -83,16 +85,20 @@ def check(name, builder, depth, overrides):
             "weights_round_trip_identical": same, "seconds": round(time.time() - t0, 1)}
 
 
-def main():
+def main(policy=None):
     backend = keras.backend.backend()
-    results = {"backend": backend, "keras": keras.__version__, "cases": {}}
+    if policy:
+        keras.mixed_precision.set_global_policy(policy)
+    results = {"backend": backend, "keras": keras.__version__, "policy": policy or "float32",
+               "cases": {}}
     for name, (builder, depth, overrides) in CASES.items():
         results["cases"][name] = check(name, builder, depth, overrides)
         print(backend, name, results["cases"][name], flush=True)
     ok = all(c["loss_decreased"] and c["weights_round_trip_identical"] and c["global_step"] == EPOCHS
              for c in results["cases"].values())
     results["ok"] = ok
-    out = os.path.join(ROOT, "bench", "results", f"backend_check_{backend}.json")
+    suffix = f"_{policy}" if policy else ""
+    out = os.path.join(ROOT, "bench", "results", f"backend_check_{backend}{suffix}.json")
     with open(out, "w") as f:
         json.dump(results, f, indent=2)
     print("OK" if ok else "FAILED", "->", out)
@@ -100,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else None))
