@@ -28,6 +28,7 @@ API (all paths may be str or os.PathLike):
     latest_checkpoint(run_dir) -> checkpoint prefix path or None
     read_metadata(checkpoint_path) -> dict
     restore_checkpoint(checkpoint_path, model, optimizer=None) -> step
+    warm_start(path, model, optimizer=None) -> step   # weights only, from a checkpoint or export
     load_for_inference(path, config_name=None, hparams_str=None) -> (config, model)
     export_weights(model, path, config_name, hparams_str="", dtype="float16", extra=None) -> path
 """
@@ -215,6 +216,38 @@ def restore_checkpoint(path, model, optimizer=None) -> int:
         optimizer.build(model.trainable_variables)
     model.load_weights(prefix + WEIGHTS_SUFFIX)
     return int(read_metadata(prefix).get("step", 0))
+
+
+def warm_start(path, model, optimizer=None) -> int:
+    """Initialise a fresh training model from the weights of another checkpoint or an export.
+
+    `path`: run dir, checkpoint prefix or `.weights.h5` (e.g. the bundled float16 export). Only the
+    model's variables are copied; the optimizer starts fresh (exports carry no Adam moments), but its
+    iteration count and the model's `global_step` continue at the source's step, so the learning
+    rate, beta and scheduled-sampling schedules go on where the source stopped. Raises ValueError
+    naming the first variable whose shape differs. Returns that step.
+    """
+    prefix = resolve_checkpoint_path(path)
+    meta = read_metadata(prefix)
+    _, source = load_for_inference(prefix)
+    src, dst = source.weights, model.weights
+    if len(src) != len(dst):
+        raise ValueError(f"--init_checkpoint={path}: {len(src)} variables, the model being trained "
+                         f"has {len(dst)} (another config?)")
+    for s, d in zip(src, dst):
+        if tuple(s.shape) != tuple(d.shape):
+            raise ValueError(f"--init_checkpoint={path}: variable {s.path} has shape "
+                             f"{tuple(s.shape)}, the model being trained has {tuple(d.shape)} "
+                             f"for {d.path} (other hparams?)")
+        d.assign(s.numpy())
+    step = int(meta.get("step", 0))
+    if hasattr(model, "global_step"):
+        model.global_step.assign(step)
+    if optimizer is not None:
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        optimizer.iterations.assign(step)
+    return step
 
 
 def resolve_checkpoint_path(path) -> str:

@@ -39,6 +39,10 @@ flags.DEFINE_string("dataset_dir", None, "NoteSequence shards <dir>/<split>-NNNN
                     "converted with the config's converter while training.")
 flags.DEFINE_string("tfds_name", None, "TFDS dataset with a `midi` feature, e.g. groove/4bar-midionly.")
 flags.DEFINE_string("tfds_data_dir", None, "Local TFDS data dir holding the prepared --tfds_name.")
+flags.DEFINE_string("init_checkpoint", None, "Warm start: when --run_dir holds no checkpoint yet, "
+                    "start from the weights of this checkpoint / run dir / exported .weights.h5 "
+                    "(e.g. musicgen/pretrained/groovae_4bar.weights.h5) and continue its step; "
+                    "the optimizer's moments start fresh. Ignored once --run_dir has a checkpoint.")
 flags.DEFINE_integer("num_steps", 200000, "Train until this global step.")
 flags.DEFINE_enum("mode", "train", ["train", "eval", "export"],
                   "train; eval: evaluate the latest checkpoint; export: write its weights (float16) "
@@ -221,11 +225,13 @@ def _format_logs(step: int, num_steps: int, logs: dict, secs_per_step: float, ba
 def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
           input_kwargs: Optional[dict] = None, split: str = "train", save_checkpoint_steps: int = 1000,
           checkpoints_to_keep: int = 5, log_every: int = 100, transpose_range: int = 0,
-          mixed_precision: bool = False, progress: bool = True, cpu_replicas: int = 0) -> int:
+          mixed_precision: bool = False, progress: bool = True, cpu_replicas: int = 0,
+          init_checkpoint: Optional[str] = None) -> int:
     """Train `config_name` in `run_dir` until global step `num_steps`; returns the step reached.
 
-    Resumes from the latest checkpoint in run_dir. Raises NonFiniteLossError (after logging the last
-    good checkpoint) when the loss becomes NaN / Inf.
+    Resumes from the latest checkpoint in run_dir; a run_dir without one starts from
+    `init_checkpoint`'s weights and step when given (`checkpoints.warm_start`). Raises
+    NonFiniteLossError (after logging the last good checkpoint) when the loss becomes NaN / Inf.
     """
     import tensorflow as tf
     from musicgen import checkpoints
@@ -242,6 +248,10 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
     if last_good:
         step = checkpoints.restore_checkpoint(last_good, model, optimizer)
         logging.info("resumed from %s at step %d", last_good, step)
+    elif init_checkpoint:
+        with strategy.scope():
+            step = checkpoints.warm_start(init_checkpoint, model, optimizer)
+        logging.info("warm start from %s at step %d (fresh optimizer moments)", init_checkpoint, step)
     if step >= num_steps:
         logging.info("run_dir %s is already at step %d >= --num_steps=%d: nothing to do",
                      run_dir, step, num_steps)
@@ -249,7 +259,7 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
     checkpoints.write_json_atomic(os.path.join(run_dir, "train_args.json"), {
         "config": config_name, "hparams": hparams_str, "num_steps": num_steps, "policy": policy,
         "replicas": strategy.num_replicas_in_sync, "input": input_kwargs, "split": split,
-        "argv": sys.argv})
+        "init_checkpoint": init_checkpoint, "argv": sys.argv})
 
     batch_size = int(config.hparams.batch_size)
     ds = input_lib.make_dataset(config, split, is_training=True, batch_size=batch_size,
@@ -441,7 +451,7 @@ def main(argv):
         train(FLAGS.config, FLAGS.run_dir, FLAGS.num_steps, FLAGS.hparams, input_kwargs_from_flags(),
               FLAGS.train_split, FLAGS.save_checkpoint_steps, FLAGS.checkpoints_to_keep,
               FLAGS.log_every, FLAGS.transpose_range, FLAGS.mixed_precision, FLAGS.progress,
-              FLAGS.cpu_replicas)
+              FLAGS.cpu_replicas, FLAGS.init_checkpoint)
     except NonFiniteLossError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 3

@@ -180,6 +180,37 @@ def test_export_float16_and_load_for_inference(trained_run, tmp_path):
         np.testing.assert_allclose(a, b.astype(np.float16).astype(b.dtype), rtol=0, atol=0)
 
 
+def test_warm_start_from_an_export_continues_its_step(trained_run, tmp_path, groove_ns_dir):
+    export = train.export(trained_run, str(tmp_path / "exported"))
+    _, source = checkpoints.load_for_inference(export)
+    # Directly: weights copied, step continued, optimizer moments fresh.
+    _, model = checkpoints.build_model_for(CONFIG, TINY, compile=True)
+    assert checkpoints.warm_start(export, model, model.optimizer) == 3
+    assert int(model.global_step.numpy()) == 3 and int(model.optimizer.iterations.numpy()) == 3
+    for a, b in zip(model.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Through train(): a new run dir starts at the export's step and trains on to num_steps.
+    run_dir = str(tmp_path / "warm")
+    assert train.train(CONFIG, run_dir, num_steps=5, hparams_str=TINY,
+                       input_kwargs={"dataset_dir": groove_ns_dir}, log_every=1, progress=False,
+                       init_checkpoint=export) == 5
+    prefix = checkpoints.latest_checkpoint(run_dir)
+    assert prefix.endswith("ckpt-00000005") and optimizer_iterations(prefix) == 5
+    args = json.load(open(os.path.join(run_dir, "train_args.json")))
+    assert args["init_checkpoint"] == export
+    # Once the run dir has a checkpoint, it resumes from it and ignores init_checkpoint.
+    assert train.train(CONFIG, run_dir, num_steps=6, hparams_str=TINY,
+                       input_kwargs={"dataset_dir": groove_ns_dir}, progress=False,
+                       init_checkpoint=export) == 6
+
+
+def test_warm_start_with_other_hparams_names_the_variable(trained_run):
+    _, model = checkpoints.build_model_for(CONFIG, TINY.replace("z_size=8", "z_size=4"),
+                                           compile=True)
+    with pytest.raises(ValueError, match=r"init_checkpoint=.*has shape"):
+        checkpoints.warm_start(trained_run, model, model.optimizer)
+
+
 def test_unknown_config_and_hparam_list_valid_names():
     with pytest.raises(ValueError, match="groovae_4bar"):
         checkpoints.get_config("groovae_5bar")
