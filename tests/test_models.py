@@ -259,9 +259,15 @@ def test_mixed_float16_trains_and_samples(name, mixed_float16):
     terms = model(batch, training=True)
     assert {keras.backend.standardize_dtype(v.dtype) for v in terms.values()} == {"float32"}
     before = [np.array(v) for v in model.trainable_variables]
-    logs = model.train_step(batch)
-    assert np.isfinite(float(logs["loss"]))
-    assert any(not np.array_equal(b, np.array(v))
-               for b, v in zip(before, model.trainable_variables))
+    # Dynamic loss scaling starts at 2**15: a step whose float16 gradients overflow is skipped and
+    # the scale halved (LossScaleOptimizer's contract), so allow a few steps before an update lands.
+    for _ in range(8):
+        logs = model.train_step(batch)
+        assert np.isfinite(float(logs["loss"]))
+        if any(not np.array_equal(b, np.array(v))
+               for b, v in zip(before, model.trainable_variables)):
+            break
+    else:
+        pytest.fail("8 mixed_float16 train steps left every weight unchanged")
     samples = model.sample(2, temperature=0.5)
     assert samples.dtype == np.float32 and np.isfinite(samples).all()
