@@ -256,17 +256,18 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
         logging.info("run_dir %s is already at step %d >= --num_steps=%d: nothing to do",
                      run_dir, step, num_steps)
         return step
-    checkpoints.write_json_atomic(os.path.join(run_dir, "train_args.json"), {
-        "config": config_name, "hparams": hparams_str, "num_steps": num_steps, "policy": policy,
-        "replicas": strategy.num_replicas_in_sync, "input": input_kwargs, "split": split,
-        "init_checkpoint": init_checkpoint, "argv": sys.argv})
+    chief = is_chief(strategy)
+    if chief:  # workers of a multi-worker cluster share run_dir: one writer
+        checkpoints.write_json_atomic(os.path.join(run_dir, "train_args.json"), {
+            "config": config_name, "hparams": hparams_str, "num_steps": num_steps,
+            "policy": policy, "replicas": strategy.num_replicas_in_sync, "input": input_kwargs,
+            "split": split, "init_checkpoint": init_checkpoint, "argv": sys.argv})
 
     batch_size = int(config.hparams.batch_size)
     ds = input_lib.make_dataset(config, split, is_training=True, batch_size=batch_size,
                                 transpose_range=transpose_range, **(input_kwargs or {}))
     batches = iter(strategy.experimental_distribute_dataset(ds))
     train_step = _distributed_step(strategy, model.train_step)
-    chief = is_chief(strategy)
     # Multi-worker: only the chief writes summaries and checkpoints (the variables are in sync).
     writer = (tf.summary.create_file_writer(os.path.join(run_dir, "train")) if chief
               else tf.summary.create_noop_writer())
