@@ -241,8 +241,7 @@ def warm_start(path, model, optimizer=None) -> int:
                              f"for {d.path} (other hparams?)")
         d.assign(s.numpy())
     step = int(meta.get("step", 0))
-    if hasattr(model, "global_step"):
-        model.global_step.assign(step)
+    model.global_step.assign(step)  # one source (the json) for both schedules' step
     if optimizer is not None:
         if not optimizer.built:
             optimizer.build(model.trainable_variables)

@@ -249,8 +249,7 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
         step = checkpoints.restore_checkpoint(last_good, model, optimizer)
         logging.info("resumed from %s at step %d", last_good, step)
     elif init_checkpoint:
-        with strategy.scope():
-            step = checkpoints.warm_start(init_checkpoint, model, optimizer)
+        step = checkpoints.warm_start(init_checkpoint, model, optimizer)  # optimizer already built
         logging.info("warm start from %s at step %d (fresh optimizer moments)", init_checkpoint, step)
     if step >= num_steps:
         logging.info("run_dir %s is already at step %d >= --num_steps=%d: nothing to do",
