@@ -1,6 +1,9 @@
-"""MusicVAE / GrooVAE configurations: CONFIG_MAP name -> Config (Magenta's music_vae/configs.py).
+"""CONFIG_MAP: config name -> Config (family, model, data converter, hparams, default data).
 
-Hyperparameters are Magenta's (lstm_models.get_default_hparams merged with each config's own).
+MusicVAE / GrooVAE entries follow Magenta's music_vae/configs.py: hyperparameters are Magenta's
+(lstm_models.get_default_hparams merged with each config's own). Token language models (family
+`TOKEN_LM`) are at the end. The schema, hparams parsing, lookup and model building live in
+`musicgen/config.py`; a config here is one short entry.
 `hierdec-mel_4bar` and `musicvae_4bar_drums` are not in Magenta's configs.py: they are 4-bar
 variants of hierdec-mel_16bar and cat-drums_2bar_small (documented at their definitions).
 
@@ -14,95 +17,24 @@ yields a `MissingConverter` placeholder that names the module and the error on f
 """
 from __future__ import annotations
 
-import ast
-import dataclasses
 import functools
-import importlib
-from typing import Any, Callable, List, Optional
 
+from musicgen.config import (Config, converter, converter_constant, get_config,  # noqa: F401
+                             parse_hparams, update_config)
+from musicgen.config import build_model  # noqa: F401
+from musicgen.families.token_lm import TOKEN_LM
+from musicgen.families.vae import VAE
+from musicgen.models.lm.hparams import LMHParams
 from musicgen.models.lstm_decoders import (CategoricalLstmDecoder, GrooveLstmDecoder,
                                            HierarchicalLstmDecoder, MultiOutCategoricalLstmDecoder,
                                            SplitMultiOutLstmDecoder)
 from musicgen.models.lstm_encoders import BidirectionalLstmEncoder
-from musicgen.models.music_vae import MusicVAE, MusicVAEBuilder
+from musicgen.models.music_vae import MusicVAEBuilder
+from musicgen.models.vae_hparams import VAEHParams
 
 
-@dataclasses.dataclass(frozen=True)
-class HParams:
-    """Magenta's MusicVAE hyperparameters (base_model + lstm_models defaults)."""
-
-    max_seq_len: int = 32              # longer sequences are truncated
-    z_size: int = 32                   # latent size
-    free_bits: float = 0.0             # KL bits not penalised
-    max_beta: float = 1.0              # maximum KL weight
-    beta_rate: float = 0.0             # beta = (1 - beta_rate**step) * max_beta
-    batch_size: int = 512
-    grad_clip: float = 1.0
-    clip_mode: str = "global_norm"     # or "value"
-    grad_norm_clip_to_zero: float = 10000.0  # global norm above this: the step is skipped
-    learning_rate: float = 0.001
-    decay_rate: float = 0.9999         # lr = (lr0 - min_lr) * decay_rate**step + min_lr
-    min_learning_rate: float = 0.00001
-    conditional: bool = True
-    dec_rnn_size: List[int] = dataclasses.field(default_factory=lambda: [512])
-    enc_rnn_size: List[int] = dataclasses.field(default_factory=lambda: [256])
-    dropout_keep_prob: float = 1.0
-    sampling_schedule: str = "constant"  # constant, exponential, inverse_sigmoid
-    sampling_rate: float = 0.0
-    use_cudnn: bool = False            # deprecated in Magenta, ignored
-    residual_encoder: bool = False     # not supported (no config uses it)
-    residual_decoder: bool = False
-    control_preprocessing_rnn_size: List[int] = dataclasses.field(default_factory=lambda: [256])
-
-    def values(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """One trainable configuration: model builder, converter, hyperparameters, default data."""
-
-    model: Callable[..., MusicVAE]
-    data_converter: Any
-    hparams: HParams
-    note_sequence_augmenter: Any = None
-    train_examples_path: Optional[str] = None
-    eval_examples_path: Optional[str] = None
-    tfds_name: Optional[str] = None
-    default_dataset: Optional[str] = None
-
-    def values(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-class MissingConverter:
-    """Stands in for a converter whose module could not be imported; fails on first use."""
-
-    def __init__(self, module: str, cls: str, error: Exception):
-        self._what = f"{module}.{cls}"
-        self._error = error
-
-    def __getattr__(self, name):
-        raise RuntimeError(f"converter {self._what} is unavailable: {self._error!r}")
-
-    def __repr__(self):
-        return f"MissingConverter({self._what})"
-
-
-def _converter(module: str, cls: str, **kwargs):
-    """Instantiate musicgen.converters.<module>.<cls>(**kwargs), or a MissingConverter."""
-    try:
-        mod = importlib.import_module(f"musicgen.converters.{module}")
-    except ImportError as e:
-        return MissingConverter(module, cls, e)
-    return getattr(mod, cls)(**kwargs)
-
-
-def _constant(module: str, name: str, default=None):
-    try:
-        return getattr(importlib.import_module(f"musicgen.converters.{module}"), name)
-    except (ImportError, AttributeError):
-        return default
+HParams = VAEHParams  # the MusicVAE family's hyperparameters (musicgen/models/vae_hparams.py)
+_converter, _constant = converter, converter_constant
 
 
 def _augmenter(transpose_range):
@@ -111,85 +43,15 @@ def _augmenter(transpose_range):
     return cls(transpose_range=transpose_range) if cls else None
 
 
-# ---- hparams parsing --------------------------------------------------------------------------
-def _split_assignments(text: str) -> list:
-    """'a=1,b=[1,2],c=x' -> ['a=1', 'b=[1,2]', 'c=x'] (commas inside brackets kept)."""
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return [p.strip() for p in parts if p.strip()]
+def _vae(model, **kwargs) -> Config:
+    return Config(family=VAE, model=model, **kwargs)
 
 
-def _coerce(name: str, raw: str, default):
-    """Parse `raw` to the type of the field's default value."""
-    try:
-        if isinstance(default, bool):
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(raw)
-            return raw.lower() in ("true", "1")
-        if isinstance(default, list):
-            value = ast.literal_eval(raw if raw.startswith("[") else f"[{raw}]")
-            return [int(v) for v in value]
-        if isinstance(default, (int, float)):
-            value = float(raw)
-            return int(value) if isinstance(default, int) and value.is_integer() else value
-        return raw
-    except (ValueError, SyntaxError) as e:
-        raise ValueError(f"hparam {name}: cannot parse {raw!r} as {type(default).__name__}") from e
-
-
-def parse_hparams(hparams: HParams, overrides) -> HParams:
-    """Copy of `hparams` with overrides ("a=1,b=[1,2]" or a dict) applied.
-
-    Raises ValueError naming the valid hparams for an unknown name, and for a malformed value.
-    """
-    valid = {f.name for f in dataclasses.fields(hparams)}
-    if isinstance(overrides, str):
-        items = {}
-        for part in _split_assignments(overrides):
-            if "=" not in part:
-                raise ValueError(f"hparams: expected name=value, got {part!r}")
-            name, raw = (s.strip() for s in part.split("=", 1))
-            items[name] = raw
-    else:
-        items = dict(overrides or {})
-    unknown = sorted(set(items) - valid)
-    if unknown:
-        raise ValueError(f"unknown hparam(s) {', '.join(unknown)}; valid hparams: "
-                         f"{', '.join(sorted(valid))}")
-    values = {}
-    for name, raw in items.items():
-        default = getattr(hparams, name)
-        values[name] = _coerce(name, raw, default) if isinstance(raw, str) else raw
-    return dataclasses.replace(hparams, **values)
-
-
-def update_config(config: Config, overrides) -> Config:
-    """Copy of `config` with hparams overridden ("a=1,b=2" or a dict)."""
-    return dataclasses.replace(config, hparams=parse_hparams(config.hparams, overrides))
-
-
-def get_config(name: str) -> Config:
-    """CONFIG_MAP[name]; ValueError listing the valid names for an unknown one."""
-    if name not in CONFIG_MAP:
-        raise ValueError(f"unknown config {name!r}; valid configs: {', '.join(sorted(CONFIG_MAP))}")
-    return CONFIG_MAP[name]
-
-
-def build_model(config: Config, compile: bool = True, seed=None) -> MusicVAE:
-    """The config's MusicVAE with all variables created, compiled with Magenta's optimizer."""
-    conv = config.data_converter
-    model = config.model(config.hparams, conv.output_depth, input_depth=conv.input_depth,
-                         control_depth=conv.control_depth, seed=seed)
-    if compile:
-        model.compile(optimizer=model.make_optimizer())
-    return model
+def _lm(hparams: LMHParams, **converter_kwargs) -> Config:
+    return Config(family=TOKEN_LM, model=None, hparams=hparams,
+                  data_converter=_converter("performance", "PerformanceConverter",
+                                            **dict(PERFORMANCE_WINDOWS, **converter_kwargs)),
+                  default_dataset=PERFORMANCE_DATASET)
 
 
 # ---- model builders ---------------------------------------------------------------------------
@@ -220,7 +82,7 @@ _mel_2bar_converter = _converter("melody", "OneHotMelodyConverter",
                                  steps_per_quarter=4)
 for _name, _z, _enc, _dec, _beta in (("cat-mel_2bar_small", 256, [512], [256, 256], 0.2),
                                      ("cat-mel_2bar_big", 512, [2048], [2048] * 3, 0.5)):
-    CONFIG_MAP[_name] = Config(
+    CONFIG_MAP[_name] = _vae(
         model=_flat(CategoricalLstmDecoder),
         data_converter=_mel_2bar_converter,
         hparams=HParams(batch_size=512, max_seq_len=32, z_size=_z, enc_rnn_size=_enc,
@@ -238,16 +100,16 @@ def _mel_converter(slice_bars: int):
 _mel_16bar_converter = _mel_converter(16)
 _mel_16bar_hparams = dict(batch_size=512, max_seq_len=256, z_size=512, enc_rnn_size=[2048, 2048],
                           free_bits=256, max_beta=0.2)
-CONFIG_MAP["flat-mel_16bar"] = Config(
+CONFIG_MAP["flat-mel_16bar"] = _vae(
     model=_flat(CategoricalLstmDecoder), data_converter=_mel_16bar_converter,
     hparams=HParams(dec_rnn_size=[2048] * 3, **_mel_16bar_hparams),
     default_dataset=MELODY_DATASET)
-CONFIG_MAP["hierdec-mel_16bar"] = Config(
+CONFIG_MAP["hierdec-mel_16bar"] = _vae(
     model=_hierdec(CategoricalLstmDecoder, [16, 16]), data_converter=_mel_16bar_converter,
     hparams=HParams(dec_rnn_size=[1024, 1024], **_mel_16bar_hparams),
     default_dataset=MELODY_DATASET)
 # Not in Magenta: hierdec-mel_16bar cut to 4 bars (4 conductor steps of one 16-step bar each).
-CONFIG_MAP["hierdec-mel_4bar"] = Config(
+CONFIG_MAP["hierdec-mel_4bar"] = _vae(
     model=_hierdec(CategoricalLstmDecoder, [4, 16]), data_converter=_mel_converter(4),
     hparams=HParams(dec_rnn_size=[1024, 1024], **dict(_mel_16bar_hparams, max_seq_len=64)),
     default_dataset=MELODY_DATASET)
@@ -264,12 +126,12 @@ def _drums_converter(bars: int):
 
 for _name, _z, _enc, _dec in (("cat-drums_2bar_small", 256, [512], [256, 256]),
                               ("cat-drums_2bar_big", 512, [2048], [2048] * 3)):
-    CONFIG_MAP[_name] = Config(
+    CONFIG_MAP[_name] = _vae(
         model=_flat(CategoricalLstmDecoder), data_converter=_drums_converter(2),
         hparams=HParams(z_size=_z, enc_rnn_size=_enc, dec_rnn_size=_dec, **_drums_hparams),
         default_dataset=DRUMS_DATASET)
 # Not in Magenta's configs.py: cat-drums_2bar_small on 4-bar windows (64 steps).
-CONFIG_MAP["musicvae_4bar_drums"] = Config(
+CONFIG_MAP["musicvae_4bar_drums"] = _vae(
     model=_flat(CategoricalLstmDecoder), data_converter=_drums_converter(4),
     hparams=HParams(z_size=256, enc_rnn_size=[512], dec_rnn_size=[256, 256],
                      **dict(_drums_hparams, max_seq_len=64)),
@@ -278,14 +140,14 @@ CONFIG_MAP["musicvae_4bar_drums"] = Config(
 # ---- trio ------------------------------------------------------------------------------------
 _trio_converter = _converter("trio", "TrioConverter", steps_per_quarter=4, slice_bars=16,
                              gap_bars=2)
-CONFIG_MAP["flat-trio_16bar"] = Config(
+CONFIG_MAP["flat-trio_16bar"] = _vae(
     model=_flat(functools.partial(MultiOutCategoricalLstmDecoder,
                                   output_depths=TRIO_OUTPUT_DEPTHS)),
     data_converter=_trio_converter,
     hparams=HParams(batch_size=256, max_seq_len=256, z_size=512, enc_rnn_size=[2048, 2048],
                      dec_rnn_size=[2048] * 3),
     default_dataset=TRIO_DATASET)
-CONFIG_MAP["hierdec-trio_16bar"] = Config(
+CONFIG_MAP["hierdec-trio_16bar"] = _vae(
     model=_hierdec(_split_trio, [16, 16]), data_converter=_trio_converter,
     hparams=HParams(batch_size=256, max_seq_len=256, z_size=512, enc_rnn_size=[2048, 2048],
                      dec_rnn_size=[1024, 1024], free_bits=256, max_beta=0.2),
@@ -297,7 +159,7 @@ _REDUCED = _constant("groove", "REDUCED_DRUM_PITCH_CLASSES")
 
 
 def _groove(bars: int, tfds_name: str, **converter_kwargs) -> Config:
-    return Config(
+    return _vae(
         model=_flat(GrooveLstmDecoder),
         data_converter=_converter("groove", "GrooveConverter", split_bars=bars,
                                   steps_per_quarter=4, quarters_per_bar=4,
@@ -319,3 +181,21 @@ CONFIG_MAP["groovae_2bar_tap_fixed_velocity"] = _groove(2, "groove/2bar-midionly
                                                         fixed_velocities=True)
 CONFIG_MAP["groovae_2bar_add_closed_hh"] = _groove(2, "groove/2bar-midionly",
                                                    add_instruments=[2])
+
+# ---- token language models over performance events --------------------------------------------
+# Magenta's performance pipeline: sustain applied, windows of 32..512 events, time stretch
+# 0.95..1.05 and transposition +-3 in training only (PerformanceConverter defaults), full MIDI
+# range: 388 event classes + PAD / EOS / BOS = 391 ids.
+PERFORMANCE_DATASET = "maestro"
+PERFORMANCE_WINDOWS = dict(max_events=512, min_events=32)
+
+# Magenta's performance_rnn: LSTM 3x512, batch 64, lr 1e-3, gradient clip norm 3.
+CONFIG_MAP["performance_rnn"] = _lm(LMHParams(core="lstm", rnn_size=[512, 512, 512]))
+# CPU-sized (bundled; trained on the MAESTRO subset's train split on 2 CPU cores): 2x256 LSTM,
+# 128-wide embedding, batch 32, Adam 1e-3 cosine-decayed to 1e-4 over 5,000 steps.
+CONFIG_MAP["performance_rnn_small"] = _lm(LMHParams(
+    core="lstm", rnn_size=[256, 256], embedding_size=128, batch_size=32, lr_schedule="cosine",
+    decay_steps=5000, min_learning_rate=1e-4))
+# Plain autoregressive LMs over the same events: one core each, 2x512.
+for _core in ("rnn", "gru", "lstm"):
+    CONFIG_MAP[f"{_core}_lm"] = _lm(LMHParams(core=_core, rnn_size=[512, 512]))

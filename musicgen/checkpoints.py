@@ -21,14 +21,15 @@ hparams string, so `load_for_inference(path)` rebuilds the model without any fla
 
 API (all paths may be str or os.PathLike):
 
-    get_config(name_or_config, hparams_str="") -> (config_name, config)
+    get_config(name_or_config, hparams_str="") -> (config_name, config)   # musicgen.config's
     build_model_for(name_or_config, hparams_str="", compile=False) -> (config, model)  # variables made
-    dummy_batch(config, batch_size=1) -> batch dict of zeros (the brief's batch format)
+    dummy_batch(config, batch_size=1) -> batch dict of zeros (the family's batch format)
     save_checkpoint(run_dir, model, optimizer, step, config_name, hparams_str="", keep=5, metrics=None)
     latest_checkpoint(run_dir) -> checkpoint prefix path or None
     read_metadata(checkpoint_path) -> dict
     restore_checkpoint(checkpoint_path, model, optimizer=None) -> step
     warm_start(path, model, optimizer=None) -> step   # weights only, from a checkpoint or export
+    load_model(path, config_name=None, hparams_str=None) -> (name, config, model)   # THE loader
     load_for_inference(path, config_name=None, hparams_str=None) -> (config, model)
     export_weights(model, path, config_name, hparams_str="", dtype="float16", extra=None) -> path
 """
@@ -41,6 +42,8 @@ from typing import Optional
 
 import numpy as np
 
+from musicgen import config as config_lib
+
 CHECKPOINT_SUBDIR = "checkpoints"
 POINTER_FILE = "checkpoint.json"
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -50,71 +53,38 @@ PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretr
 
 
 # ---- configs and models ----------------------------------------------------------------------
-def _configs_module():
-    import configs  # top-level module (py_modules=["configs"]); imported lazily: only CLIs read it
-    return configs
-
-
 def config_names() -> list:
     """Sorted names of all configs in configs.CONFIG_MAP."""
-    return sorted(_configs_module().CONFIG_MAP)
+    return config_lib.config_names()
 
 
 def get_config(name_or_config, hparams_str: str = ""):
-    """Resolve a config name (or Config) and apply `hparams_str` ("a=1,b=2").
-
-    Returns (config_name, config). Raises ValueError listing the valid config names for an unknown
-    name; configs.update_config raises ValueError listing valid hparams for an unknown hparam.
-    """
-    configs = _configs_module()
-    if isinstance(name_or_config, str):
-        if name_or_config not in configs.CONFIG_MAP:
-            raise ValueError(f"unknown config {name_or_config!r}; valid configs: "
-                             f"{', '.join(sorted(configs.CONFIG_MAP))}")
-        name, config = name_or_config, configs.CONFIG_MAP[name_or_config]
-    else:
-        config = name_or_config
-        name = next((k for k, v in configs.CONFIG_MAP.items() if v is config), None)
-    if hparams_str:
-        config = configs.update_config(config, hparams_str)
-    return name, config
+    """(config_name, config): `musicgen.config.get_config`, the one config lookup."""
+    return config_lib.get_config(name_or_config, hparams_str)
 
 
-def _hparam(config, name, default=None):
-    return getattr(config.hparams, name, default)
-
-
-def dummy_batch(config, batch_size: int = 1, seq_len: Optional[int] = None) -> dict:
-    """A batch dict of zeros in the shared batch format, used to create the model's variables."""
-    conv = config.data_converter
-    t = seq_len or _hparam(config, "max_seq_len")
-    return {
-        "inputs": np.zeros((batch_size, t, conv.input_depth), np.float32),
-        "outputs": np.zeros((batch_size, t, conv.output_depth), np.float32),
-        "controls": np.zeros((batch_size, t, conv.control_depth), np.float32),
-        "lengths": np.full((batch_size,) + tuple(conv.length_shape), 1, np.int32),
-    }
+def dummy_batch(config, batch_size: int = 1) -> dict:
+    """A batch dict of zeros in the config family's batch format."""
+    return config.family.batch_format(config).dummy_batch(batch_size)
 
 
 def build_variables(model, config) -> None:
-    """Create all model variables by running one forward pass on a dummy batch."""
-    if hasattr(model, "build_from_batch"):
-        model.build_from_batch(dummy_batch(config))
-    else:
-        model(dummy_batch(config), training=False)
+    """One inference forward pass on a dummy batch (checks shapes; the families' models create
+    their variables in __init__ already)."""
+    model(dummy_batch(config), training=False)
 
 
 def build_model_for(name_or_config, hparams_str: str = "", build: bool = True,
                     compile: bool = False):
     """Build the Keras model of a config (with hparams overrides). Returns (config, model).
 
-    With build=True (default) the variables exist on return, so weights can be loaded right away.
-    compile=True attaches the config's optimizer (training); inference leaves it out, so loading a
-    training checkpoint skips its optimizer variables silently.
+    build=True also runs a dummy forward pass (shape check). compile=True attaches the family's
+    optimizer (training); inference leaves it out, so loading a training checkpoint skips its
+    optimizer variables silently.
     """
     _, config = get_config(name_or_config, hparams_str)
-    model = _configs_module().build_model(config, compile=compile)
-    if build and not model.built:
+    model = config_lib.build_model(config, compile=compile)
+    if build:
         build_variables(model, config)
     return config, model
 
@@ -157,6 +127,7 @@ def save_checkpoint(run_dir, model, optimizer, step: int, config_name: str, hpar
     os.replace(tmp_weights, prefix + WEIGHTS_SUFFIX)
     meta = {"step": int(step), "config": config_name, "hparams": hparams_str or "",
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "metrics": metrics or {}}
+    meta.update(_family_metadata(config_name, hparams_str))
     write_json_atomic(prefix + META_SUFFIX, meta)
 
     pointer_path = os.path.join(run_dir, POINTER_FILE)
@@ -264,11 +235,13 @@ def resolve_checkpoint_path(path) -> str:
     return prefix
 
 
-def load_for_inference(path, config_name: Optional[str] = None, hparams_str: Optional[str] = None):
-    """Rebuild the model of a checkpoint / exported weights and load them. Returns (config, model).
+def load_model(path, config_name=None, hparams_str: Optional[str] = None):
+    """THE model loader: rebuild the model of a checkpoint / export and load its weights.
 
-    `path`: run dir, checkpoint prefix or `.weights.h5` file. The config name and hparams come from the
-    json stored beside the weights unless given explicitly.
+    `path`: run dir, checkpoint prefix or `.weights.h5` file. `config_name`: a name or Config
+    (default: the one stored beside the weights); `hparams_str`: None takes the stored ones. The
+    family's stored metadata (a token vocabulary) is checked against the config before the weights
+    are read. Returns (config_name, config, model), the model uncompiled.
     """
     prefix = resolve_checkpoint_path(path)
     meta = read_metadata(prefix)
@@ -277,8 +250,16 @@ def load_for_inference(path, config_name: Optional[str] = None, hparams_str: Opt
         raise ValueError(f"{prefix}: no config name stored beside the weights; pass config_name")
     if hparams_str is None:
         hparams_str = meta.get("hparams", "")
-    config, model = build_model_for(config_name, hparams_str)
+    name, config = get_config(config_name, hparams_str)
+    config.family.check_export_metadata(config, meta, prefix + META_SUFFIX)
+    model = config_lib.build_model(config, compile=False)
     model.load_weights(prefix + WEIGHTS_SUFFIX)
+    return name or meta.get("config"), config, model
+
+
+def load_for_inference(path, config_name: Optional[str] = None, hparams_str: Optional[str] = None):
+    """`load_model` without the name: (config, model)."""
+    _, config, model = load_model(path, config_name, hparams_str)
     return config, model
 
 
@@ -313,9 +294,19 @@ def export_weights(model, path, config_name: str, hparams_str: str = "", dtype: 
     os.remove(tmp)
     os.replace(tmp + ".pack", prefix + WEIGHTS_SUFFIX)
     meta = {"config": config_name, "hparams": hparams_str or "", "dtype": str(target)}
+    meta.update(_family_metadata(config_name, hparams_str))
     meta.update(extra or {})
     write_json_atomic(prefix + META_SUFFIX, meta)
     return prefix + WEIGHTS_SUFFIX
+
+
+def _family_metadata(config_name, hparams_str) -> dict:
+    """The config family's json beside weights (e.g. the token vocabulary); {} for unknown names."""
+    try:
+        _, config = get_config(config_name, hparams_str or "")
+    except ValueError:
+        return {}
+    return config.family.export_metadata(config)
 
 
 def pretrained_path(config_name: str) -> str:

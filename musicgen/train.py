@@ -11,9 +11,9 @@ A readable custom loop (nanoGPT style) around the model's own `train_step` / `te
   last good checkpoint stays the latest.
 * TensorBoard scalars under <run_dir>/train (loss, reconstruction, kl_bits, beta, learning_rate,
   accuracy, ...), a log line every --log_every steps, a tqdm progress bar.
-* --mode=eval: teacher-forced metrics (the model's test_step) and sampled reconstruction accuracy
-  (encode -> decode from the posterior mean) on --eval_split, written to <run_dir>/eval
-  (TensorBoard + eval_metrics.json).
+* --mode=eval: THE evaluator (`musicgen.evaluation`, as `python -m musicgen.evaluate`) on the
+  latest checkpoint and --eval_split, written to <run_dir>/eval (TensorBoard + eval_metrics.json):
+  the config family's metrics beside its floors.
 * several visible GPUs: MirroredStrategy (global batch = hparams.batch_size); --cpu_replicas=N runs
   the same path on N logical CPU devices. mixed_float16 on GPU (--nomixed_precision: off). Multi-worker:
   TF_CONFIG -> MultiWorkerMirroredStrategy, see README ("Training on several machines").
@@ -55,7 +55,8 @@ flags.DEFINE_string("train_split", "train", "Split trained on.")
 flags.DEFINE_string("eval_split", "validation", "Split evaluated in --mode=eval.")
 flags.DEFINE_integer("eval_num_batches", 0, "Batches evaluated (0: the whole split once).")
 flags.DEFINE_integer("eval_batch_size", 0, "Batch size in --mode=eval (0: hparams.batch_size).")
-flags.DEFINE_float("eval_temperature", 1e-3, "Decoder temperature for sampled reconstructions.")
+flags.DEFINE_float("eval_temperature", 0.0, "VAE: decoder temperature of the sampled "
+                   "reconstructions (0: greedy), as musicgen.evaluate --sample_temperature.")
 flags.DEFINE_integer("checkpoints_to_keep", 5, "Newest checkpoints kept in run_dir.")
 flags.DEFINE_integer("save_checkpoint_steps", 1000, "Save a checkpoint every N steps.")
 flags.DEFINE_integer("log_every", 100, "Log line and TensorBoard scalars every N steps.")
@@ -119,13 +120,12 @@ def input_kwargs_from_flags() -> dict:
 
 
 def build_training_state(config_name: str, hparams_str: str, strategy):
-    """(config, model, optimizer) created under the strategy scope, optimizer built and compiled."""
-    from musicgen import checkpoints
-    from musicgen.models.schedules import make_optimizer
+    """(config, model, optimizer) created under the strategy scope: the config family builds the
+    model and its optimizer (built, so a checkpoint's optimizer state can be restored)."""
+    from musicgen import config as config_lib
     with strategy.scope():
-        config, model = checkpoints.build_model_for(config_name, hparams_str, compile=True)
-        if getattr(model, "optimizer", None) is None:
-            model.compile(optimizer=make_optimizer(config.hparams))
+        _, config = config_lib.get_config(config_name, hparams_str)
+        model = config_lib.build_model(config, compile=True)
         model.optimizer.build(model.trainable_variables)
     return config, model, model.optimizer
 
@@ -302,8 +302,7 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
                     t_last, step_last = time.time(), step
                     logging.info(_format_logs(step, num_steps, logs, secs, batch_size))
                     write_scalars(writer, step, dict(logs, secs_per_step=secs))
-                    if hasattr(model, "reset_metrics"):
-                        model.reset_metrics()  # the next line averages the next window only
+                    model.reset_metrics()  # the next line averages the next window only
                 if step % save_checkpoint_steps == 0 and step < num_steps:
                     save(logs)
     except KeyboardInterrupt:
@@ -326,84 +325,37 @@ def _progress_bar(enabled: bool, step: int, total: int):
 
 
 # ---- evaluation ------------------------------------------------------------------------------
-def sampled_metrics(sampled: dict, zero: dict) -> dict:
-    """Flat eval-mode names for `musicgen.evaluate.ReconstructionCounts.result()` of the sampled
-    reconstructions and of an all-zero output (the same definitions as `musicgen.evaluate`:
-    GrooVAE accuracy = every drum's hit / no-hit right at a step)."""
-    out = {"sampled_accuracy": sampled["accuracy"], "baseline_all_zero_accuracy": zero["accuracy"]}
-    for k in ("hit_precision", "hit_recall", "hit_f1", "velocity_mae", "offset_mae_ms"):
-        if k in sampled:
-            out["sampled_" + k] = sampled[k]
-    return out
-
-
 def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
-             input_kwargs: Optional[dict] = None, temperature: float = 1e-3,
-             checkpoint: Optional[str] = None, batch_size: Optional[int] = None) -> dict:
-    """Evaluate the latest (or given) checkpoint of run_dir on `split`; returns and saves metrics.
+             input_kwargs: Optional[dict] = None, temperature: float = 0.0,
+             checkpoint: Optional[str] = None, batch_size: Optional[int] = None,
+             untrained: bool = True) -> dict:
+    """Evaluate the latest (or given) checkpoint of run_dir on `split` with THE evaluator
+    (`musicgen.evaluation`, the same as `python -m musicgen.evaluate`); returns the report.
 
-    Metrics: the mean over batches of every scalar of the model's teacher-forced `test_step`
-    (weighted by batch size), and `sampled_metrics` of reconstructions decoded from the posterior
-    mean (sampled_accuracy, its all-zero baseline, hit precision / recall / F1 and velocity /
-    offset errors for GrooVAE), as defined in `musicgen.evaluate`. Written to
-    <run_dir>/eval/eval_metrics.json and TensorBoard scalars under <run_dir>/eval.
+    Written to <run_dir>/eval/eval_metrics.json, and the trained model's scalars as TensorBoard
+    summaries under <run_dir>/eval at the checkpoint's step.
     """
-    import numpy as np
     import tensorflow as tf
     from musicgen import checkpoints
-    from musicgen.datasets import input as input_lib
-    from musicgen.evaluate import ReconstructionCounts, is_groove
+    from musicgen.evaluation import evaluate_checkpoint
 
     prefix = checkpoints.resolve_checkpoint_path(checkpoint or run_dir)
+    source = {k: v for k, v in (input_kwargs or {}).items() if k != "seed"}
     meta = checkpoints.read_metadata(prefix)
-    # Compiled (Keras' test_step needs it); the optimizer state is loaded too, and unused.
-    config, model = checkpoints.build_model_for(meta["config"], meta.get("hparams", ""),
-                                                compile=True)
-    checkpoints.restore_checkpoint(prefix, model, model.optimizer)
-    step = int(meta.get("step", 0))
-    ds = input_lib.make_dataset(config, split, is_training=False, repeat=False,
-                                batch_size=batch_size, **(input_kwargs or {}))
-    if num_batches:
-        ds = ds.take(num_batches)
-    test_step = tf.function(model.test_step)
-    groove = is_groove(model)
-    sampled, zero = ReconstructionCounts(), ReconstructionCounts()
-    add = "add_groove" if groove else "add_categorical"
-    sums, n_examples, n_batches = {}, 0, 0
-    t0 = time.time()
-    for batch in ds:
-        n = int(batch["lengths"].shape[0])
-        if hasattr(model, "reset_metrics"):
-            model.reset_metrics()
-        for k, v in _scalar_logs(test_step(batch)).items():
-            sums[k] = sums.get(k, 0.0) + v * n
-        z, _, _ = _posterior_mean(model, batch)
-        samples = model.decode(z, int(batch["outputs"].shape[1]), temperature=temperature,
-                               controls=batch["controls"] if batch["controls"].shape[-1] else None)
-        outputs, lengths = batch["outputs"].numpy(), batch["lengths"].numpy()
-        getattr(sampled, add)(np.asarray(samples), outputs, lengths)
-        getattr(zero, add)(np.zeros_like(outputs), outputs, lengths)
-        n_examples, n_batches = n_examples + n, n_batches + 1
-    if not n_batches:
-        raise ValueError(f"split {split!r} gave no examples to evaluate")
-    metrics = {k: v / n_examples for k, v in sums.items()}
-    metrics.update(sampled_metrics(sampled.result(groove), zero.result(groove)))
-    metrics.update(step=step, examples=n_examples, batches=n_batches, split=split,
-                   checkpoint=prefix, seconds=round(time.time() - t0, 2), temperature=temperature)
+    _, config = checkpoints.get_config(meta["config"], meta.get("hparams", ""))
+    report = evaluate_checkpoint(prefix, split, input_kwargs=source,
+                                 batch_size=batch_size or int(config.hparams.batch_size),
+                                 num_batches=num_batches or None,
+                                 options={"sample_temperature": temperature,
+                                          "untrained": untrained, "seed": 0})
     eval_dir = os.path.join(run_dir, "eval")
     os.makedirs(eval_dir, exist_ok=True)
     writer = tf.summary.create_file_writer(eval_dir)
-    write_scalars(writer, step, {k: v for k, v in metrics.items() if isinstance(v, float)})
+    write_scalars(writer, int(report.get("checkpoint_step") or 0),
+                  config.family.scalar_metrics(report["results"]))
     writer.close()
-    checkpoints.write_json_atomic(os.path.join(eval_dir, "eval_metrics.json"), metrics)
-    return metrics
-
-
-def _posterior_mean(model, batch):
-    """Encode a batch; returns (mu, mu, sigma) so reconstructions decode from the posterior mean."""
-    controls = batch["controls"] if batch["controls"].shape[-1] else None
-    _, mu, sigma = model.encode(batch["inputs"], batch["lengths"], controls=controls)
-    return mu, mu, sigma
+    checkpoints.write_json_atomic(os.path.join(eval_dir, "eval_metrics.json"), report)
+    return report
 
 
 # ---- export ----------------------------------------------------------------------------------
@@ -445,7 +397,8 @@ def main(argv):
         metrics = evaluate(FLAGS.run_dir, FLAGS.eval_split, FLAGS.eval_num_batches,
                            input_kwargs_from_flags(), FLAGS.eval_temperature,
                            batch_size=FLAGS.eval_batch_size or None)
-        print(json.dumps(metrics, indent=2, sort_keys=True))
+        print(metrics["table"])
+        print(json.dumps(metrics["results"], indent=2, sort_keys=True, default=str))
         return 0
     try:
         train(FLAGS.config, FLAGS.run_dir, FLAGS.num_steps, FLAGS.hparams, input_kwargs_from_flags(),

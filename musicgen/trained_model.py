@@ -25,7 +25,6 @@ Differences from Magenta (deliberate):
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 from typing import Optional, Sequence
@@ -77,23 +76,8 @@ def describe_sequence(ns) -> str:
 
 
 def load_model(config, checkpoint_path, hparams: Optional[str] = None):
-    """(config name, config, model) of a checkpoint, its weights loaded.
-
-    `config`: name, Config or None (then the json beside the weights names it); `hparams`: None
-    takes the stored ones. The model is built with build=False: MusicVAE creates its variables in
-    __init__, so the dummy forward pass of checkpoints.build_variables (seconds on CPU) is skipped.
-    """
-    prefix = checkpoints.resolve_checkpoint_path(checkpoint_path)
-    meta = checkpoints.read_metadata(prefix)
-    if hparams is None:
-        hparams = meta.get("hparams", "")
-    config = config or meta.get("config")
-    if config is None:
-        raise ValueError(f"{prefix}: no config name stored beside the weights; pass config")
-    name, config_obj = checkpoints.get_config(config, "")
-    config, model = checkpoints.build_model_for(config_obj, hparams, build=False)
-    checkpoints.restore_checkpoint(prefix, model)
-    return name or meta.get("config"), config, model
+    """(config name, config, model) of a checkpoint: `checkpoints.load_model` (the one loader)."""
+    return checkpoints.load_model(checkpoint_path, config, hparams)
 
 
 class TrainedModel:
@@ -111,7 +95,8 @@ class TrainedModel:
     """
 
     def __init__(self, config=None, checkpoint_path=None, *, model=None, batch_size: int = 8,
-                 hparams: Optional[str] = None, seed: Optional[int] = None):
+                 hparams: Optional[str] = None, seed: Optional[int] = None,
+                 config_name: Optional[str] = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if seed is not None:
@@ -121,6 +106,7 @@ class TrainedModel:
             if config is None:
                 raise ValueError("TrainedModel(model=...) needs the model's config")
             name, config = checkpoints.get_config(config, hparams or "")
+            name = config_name or name
             if getattr(model, "hparams", None) is not None:  # the model's own (e.g. tiny) hparams
                 config = dataclasses.replace(config, hparams=model.hparams)
         elif checkpoint_path is not None:
@@ -128,9 +114,10 @@ class TrainedModel:
         else:
             raise ValueError("TrainedModel needs checkpoint_path or model "
                              "(TrainedModel.default() loads the bundled model)")
-        # A private converter: set_mode('infer') must not change the shared CONFIG_MAP entry.
-        self._config = dataclasses.replace(config, data_converter=copy.deepcopy(config.data_converter))
-        self._config.data_converter.set_mode("infer")
+        # A private infer-mode converter: the shared CONFIG_MAP entry is never switched.
+        from musicgen import config as config_lib
+        self._config = dataclasses.replace(config,
+                                           data_converter=config_lib.converter_for(config, "infer"))
         self._model = model
         self._config_name = name
         self._batch_size = batch_size

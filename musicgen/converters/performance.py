@@ -120,6 +120,15 @@ class PerformanceConverter(token_utils.TokenLMConverter):
         return token_utils.cut_windows(self.encode_events(note_sequence), self._max_events,
                                        self._window_hop, self._min_events, self._truncate)
 
+    def encode_all_events(self, note_sequence: music_pb2.NoteSequence) -> list:
+        return [self._encoding.encode_event(e) for e in self.performance(note_sequence)]
+
+    def vocab_params(self) -> dict:
+        return dict(super().vocab_params(), encoding="performance",
+                    steps_per_second=self._steps_per_second,
+                    num_velocity_bins=self._num_velocity_bins,
+                    max_shift_steps=self._max_shift_steps)
+
     # ---- events -> NoteSequence -------------------------------------------------------------
     def decode_ids(self, ids: Sequence[int]) -> music_pb2.NoteSequence:
         """NoteSequence of a list of event ids (END and anything after it ignored)."""

@@ -270,6 +270,11 @@ class RemiConverter(token_utils.TokenLMConverter):
     def id_windows(self, note_sequence: music_pb2.NoteSequence) -> list:
         return [self._vocab.encode(tokens) for tokens in self.windows(note_sequence)]
 
+    def vocab_params(self) -> dict:
+        return dict(super().vocab_params(), encoding="remi",
+                    steps_per_quarter=self._steps_per_quarter, remi=self._vocab.config,
+                    tokens=self._vocab.tokens)
+
     # ---- tokens -> NoteSequence ---------------------------------------------------------------
     def decode_tokens(self, tokens: Sequence[str]) -> music_pb2.NoteSequence:
         """NoteSequence of a token list; tokens out of grammar order are skipped."""

@@ -17,8 +17,15 @@ import numpy as np
 from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
 
-from musicgen.converters.base import BaseNoteSequenceConverter, ConverterTensors, np_onehot
+from musicgen.converters.base import (BaseNoteSequenceConverter, ConverterTensors,
+                                     maybe_sample_items, np_onehot)
 from musicgen.converters.event_list import argmax_labels, cut_at_end_token
+
+# Reserved ids of the token-LM encoding (`TokenLMConverter.lm_windows`): every event class of a
+# converter is shifted up by NUM_RESERVED, so PAD (0) never collides with a real event.
+PAD_ID, EOS_ID, BOS_ID = 0, 1, 2
+NUM_RESERVED = 3
+RESERVED = {"PAD": PAD_ID, "EOS": EOS_ID, "BOS": BOS_ID}
 
 # Music Transformer (magenta/models/score2perf) augmentation grid.
 DEFAULT_STRETCH_FACTORS = (0.95, 0.975, 1.0, 1.025, 1.05)
@@ -178,3 +185,81 @@ class TokenLMConverter(BaseNoteSequenceConverter):
         """Decode (T, depth) one-hot/probability samples (or 1-D id arrays) to NoteSequences."""
         del controls
         return [self.decode_ids(samples_to_ids(s, self._end_token)) for s in samples]
+
+    # ---- token-LM encoding: int ids with reserved PAD / EOS / BOS ------------------------------
+    @property
+    def num_event_classes(self) -> int:
+        """Event classes of the encoding (one-hot depth without the legacy END class)."""
+        return self.output_depth - (1 if self._end_token is not None else 0)
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids of the token-LM encoding: NUM_RESERVED + event classes."""
+        return NUM_RESERVED + self.num_event_classes
+
+    def vocab_params(self) -> dict:
+        """What fixes the meaning of every id (subclasses add their encoding parameters)."""
+        return {"min_pitch": self._min_pitch, "max_pitch": self._max_pitch}
+
+    def lm_vocabulary(self) -> dict:
+        """The token vocabulary as json-able data: written into spec.json and model exports and
+        compared on load (`check_lm_vocabulary`)."""
+        return {"converter": type(self).__name__, "size": self.vocab_size,
+                "reserved": dict(RESERVED), "event_offset": NUM_RESERVED,
+                "params": self.vocab_params()}
+
+    def check_lm_vocabulary(self, stored: dict, where: str) -> None:
+        """ValueError naming `where` when a stored vocabulary is not this converter's."""
+        mine = self.lm_vocabulary()
+        if json_normalise(stored) != json_normalise(mine):
+            diff = {k: (stored.get(k), mine.get(k)) for k in set(stored) | set(mine)
+                    if json_normalise(stored.get(k)) != json_normalise(mine.get(k))}
+            raise ValueError(f"{where}: token vocabulary differs from the config's converter "
+                             f"(stored vs config): {diff}")
+
+    def lm_windows(self, note_sequence: music_pb2.NoteSequence) -> list:
+        """Token-LM windows of a NoteSequence: int32 arrays [BOS, e_1+3, ..., e_n+3 (, EOS)].
+
+        The same preparation as `to_tensors` (sustain, range filter, train-mode augmentation with
+        the seeded generator), the same windows as `id_windows`; EOS closes the window that holds
+        the end of the piece; at most `max_tensors_per_notesequence` windows (random in train).
+        """
+        windows = self.id_windows(self.prepare(note_sequence))
+        out = []
+        for i, ids in enumerate(windows):
+            tokens = [BOS_ID] + [int(e) + NUM_RESERVED for e in ids
+                                 if self._end_token is None or e != self._end_token]
+            if i == len(windows) - 1:
+                tokens.append(EOS_ID)
+            out.append(np.asarray(tokens, np.int32))
+        keep = maybe_sample_items(len(out), self._max_tensors_per_notesequence, self.is_training,
+                                  self._rng)
+        return [out[i] for i in keep]
+
+    def lm_decode(self, tokens: Sequence[int]) -> music_pb2.NoteSequence:
+        """NoteSequence of a token-LM id list: stops at EOS; BOS / PAD / unknown ids skipped."""
+        events = []
+        for t in np.asarray(tokens, np.int64).ravel().tolist():
+            if t == EOS_ID:
+                break
+            e = t - NUM_RESERVED
+            if 0 <= e < self.num_event_classes:
+                events.append(e)
+        return self.decode_ids(events)
+
+    def lm_encode_primer(self, note_sequence: music_pb2.NoteSequence) -> np.ndarray:
+        """[BOS] + every event of a (prepared, never augmented) NoteSequence, as a primer."""
+        ns = prepare_sequence(note_sequence, self._min_pitch, self._max_pitch, self._apply_sustain)
+        events = self.encode_all_events(ns)
+        return np.asarray([BOS_ID] + [e + NUM_RESERVED for e in events], np.int32)
+
+    def encode_all_events(self, note_sequence: music_pb2.NoteSequence) -> list:
+        """Every event id of a prepared sequence (no windows, no END); subclasses override."""
+        return [e for w in self.id_windows(note_sequence) for e in w
+                if self._end_token is None or e != self._end_token]
+
+
+def json_normalise(value):
+    """Lists for tuples, sorted dict keys: stored json compares equal to live values."""
+    import json
+    return json.loads(json.dumps(value, sort_keys=True, default=list))

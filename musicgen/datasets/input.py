@@ -1,17 +1,19 @@
-"""tf.data input for training and evaluation: a config + split -> batches in the shared batch format.
+"""tf.data input for training and evaluation: a config + split -> batches of its family's format.
 
-Batches are dicts {"inputs": (B, T, input_depth) float32, "outputs": (B, T, output_depth) float32,
-"controls": (B, T, control_depth) float32, "lengths": (B,) + length_shape int32}, zero-padded to the
-config's `hparams.max_seq_len`. Three sources, one function (`make_dataset`):
+The batch format (element spec, Example parsing, padding, batch dict) belongs to the config's
+family (`musicgen.families`): VAE dicts {"inputs", "outputs", "controls", "lengths"} of float
+windows, token-LM dicts {"tokens", "lengths", "mask"} of int ids, padded to `hparams.max_seq_len`.
+Three sources, one function (`make_dataset`):
 
 * prepared tf.train.Example shards (`examples_path`): the tensors of a config written by
   `pipelines.make_examples` (or `write_examples` here). Records are shuffled as serialized strings,
   batched, then parsed with one vectorised `tf.io.parse_example` per batch: the fast path.
 * NoteSequence shards (`dataset_dir`, `<dir>/<split>-NNNNN-of-MMMMM.tfrecord`): every NoteSequence
-  goes through the config's converter (train mode for the train split, after the config's
-  `note_sequence_augmenter` when training), and the converted windows are cached (in memory, or in a
-  file when `cache` is a path) so every epoch after the first skips conversion. As Magenta, the
-  augmenter therefore runs once per NoteSequence when caching.
+  goes through `musicgen.datasets.convert.Conversion` (the one augmentation place: the config's
+  `note_sequence_augmenter` and a private train-mode converter copy when training), and the
+  converted windows are cached (in memory, or in a file when `cache` is a path) so every epoch
+  after the first skips conversion. As Magenta, the augmenter therefore runs once per NoteSequence
+  when caching. Formats whose converter augments every pass (token LMs) are not cached in training.
 * TFDS (`tfds_name`, `tfds_data_dir`): a locally prepared TFDS dataset with a `midi` feature (e.g.
   `groove/4bar-midionly`); MIDI bytes -> NoteSequence -> converter, then as the NoteSequence path.
 
@@ -27,132 +29,71 @@ from typing import Callable, Iterable, Iterator, Optional
 import numpy as np
 import tensorflow as tf
 
-from musicgen.converters.base import ConverterTensors
 from musicgen.datasets import examples as examples_lib
+from musicgen.datasets.convert import Conversion
+from musicgen.families import vae_format
 
 AUTOTUNE = tf.data.AUTOTUNE
-KEYS = ("inputs", "outputs", "controls", "lengths")
+KEYS = vae_format.KEYS  # the VAE family's batch keys (token LMs: token_format.KEYS)
 # One-hot melody layout (Magenta OneHotMelodyConverter): index 0 NO_EVENT, 1 NOTE_OFF, then pitches.
 MELODY_NUM_SPECIAL_EVENTS = 2
 
 
-# ---- shapes of a config ----------------------------------------------------------------------
-def _max_seq_len(config) -> int:
-    value = getattr(config.hparams, "max_seq_len", None)
-    if not value:
-        raise ValueError("config.hparams.max_seq_len must be set to build the input pipeline")
-    return int(value)
-
-
-def _depths(config):
-    conv = config.data_converter
-    return conv.input_depth, conv.output_depth, conv.control_depth, tuple(conv.length_shape)
+def batch_format(config):
+    """The config family's batch format (element spec, parsing, padding, batch dict)."""
+    return config.family.batch_format(config)
 
 
 def element_spec(config) -> tuple:
-    """TensorSpecs of one unbatched element (inputs, outputs, controls, lengths)."""
-    di, do, dc, ls = _depths(config)
-    return (tf.TensorSpec((None, di), tf.float32), tf.TensorSpec((None, do), tf.float32),
-            tf.TensorSpec((None, dc), tf.float32), tf.TensorSpec(ls, tf.int32))
+    """TensorSpecs of one unbatched element of the config's batch format."""
+    return batch_format(config).element_spec()
 
 
-def _to_batch_dict(inputs, outputs, controls, lengths) -> dict:
-    return {"inputs": inputs, "outputs": outputs, "controls": controls, "lengths": lengths}
+# ---- NoteSequences -> element tuples (musicgen.datasets.convert: the one augmentation place) ----
+def convert_note_sequences(note_sequences: Iterable, config, is_training: bool,
+                           seed: Optional[int] = None) -> Iterator[tuple]:
+    """Augment (training) and convert NoteSequences with a private converter copy."""
+    conversion = Conversion(config, "train" if is_training else "eval", seed)
+    yield from conversion.over(note_sequences)
 
 
-# ---- converter -> element tuples ---------------------------------------------------------------
-def tensors_to_elements(tensors: ConverterTensors, config) -> Iterator[tuple]:
-    """(inputs, outputs, controls, lengths) numpy tuples (float32 / int32) of converted windows.
+def _elements_dataset(make_note_sequences: Callable[[], Iterable], config, is_training: bool,
+                      seed: Optional[int] = None):
+    epoch = [0]
 
-    Raises ValueError when a window is longer than the config's max_seq_len.
-    """
-    max_len = _max_seq_len(config)
-    _, _, dc, length_shape = _depths(config)
-    for x, y, c, n in zip(tensors.inputs, tensors.outputs, tensors.controls, tensors.lengths):
-        x = np.asarray(x, np.float32)
-        if len(x) > max_len:
-            raise ValueError(f"converter {type(config.data_converter).__name__} produced a window "
-                             f"of {len(x)} steps > hparams.max_seq_len={max_len}")
-        c = np.asarray(c, np.float32).reshape(len(x), dc)
-        yield x, np.asarray(y, np.float32), c, np.asarray(n, np.int32).reshape(length_shape)
+    def generate():  # each pass: a fresh converter copy, seeded per epoch when a seed is given
+        epoch_seed = None if seed is None else seed + epoch[0]
+        epoch[0] += 1
+        return convert_note_sequences(make_note_sequences(), config, is_training, epoch_seed)
+    return tf.data.Dataset.from_generator(generate, output_signature=element_spec(config))
 
 
-def convert_note_sequences(note_sequences: Iterable, config, is_training: bool) -> Iterator[tuple]:
-    """Run the config's (augmenter and) converter over NoteSequences, yielding element tuples."""
-    conv = config.data_converter
-    conv.set_mode("train" if is_training else "eval")
-    augmenter = getattr(config, "note_sequence_augmenter", None) if is_training else None
-    for ns in note_sequences:
-        if augmenter is not None:
-            ns = augmenter.augment(ns)
-        yield from tensors_to_elements(conv.to_tensors(ns), config)
-
-
-def _elements_dataset(make_note_sequences: Callable[[], Iterable], config, is_training: bool):
-    return tf.data.Dataset.from_generator(
-        lambda: convert_note_sequences(make_note_sequences(), config, is_training),
-        output_signature=element_spec(config))
-
-
-# ---- tf.train.Example shards (format: musicgen.datasets.examples) ------------------------------
-def write_examples(path: str, elements: Iterable[tuple]) -> int:
+# ---- tf.train.Example shards ----------------------------------------------------------------------
+def write_examples(path: str, elements: Iterable[tuple], config=None) -> int:
     """Write element tuples as serialized tf.train.Examples to one TFRecord file; returns the count.
 
-    A helper for tests and benchmarks; `pipelines.make_examples` is the batch job.
+    `config`: whose batch format encodes them (default: the VAE family's dense windows). A helper
+    for tests and benchmarks; `pipelines.make_examples` is the batch job.
     """
     from musicgen.datasets.tfrecord import write_records
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return write_records(path, (examples_lib.encode_example(*el) for el in elements))
+    encode = (batch_format(config).encode_example if config is not None
+              else lambda el: examples_lib.encode_example(*el))
+    return write_records(path, (encode(el) for el in elements))
 
 
 def check_examples_spec(examples_path: str, config) -> None:
-    """Compare spec.json of a prepared examples directory (if any) with the config's converter."""
+    """Compare spec.json of a prepared examples directory (if any) with the config's format."""
     spec_path = os.path.join(examples_path, examples_lib.SPEC_FILENAME)
     if not os.path.isdir(examples_path) or not os.path.exists(spec_path):
         return
-    spec = examples_lib.load_spec(spec_path)
-    di, do, dc, length_shape = _depths(config)
-    want = {"input_depth": di, "output_depth": do, "control_depth": dc,
-            "length_shape": list(length_shape)}
-    bad = {k: (spec.get(k), v) for k, v in want.items() if k in spec and spec[k] != v}
-    if bad:
-        raise ValueError(f"--examples_path={examples_path}: {spec_path} was made for another "
-                         f"converter (stored vs config): {bad}")
-
-
-def _dense_steps(ragged, max_len: int, depth: int, batch):
-    """(B, max_len, depth) float32 from ragged flat rows of (T_i * depth) values, zero-padded.
-
-    When every row is full length (fixed-size windows, the common case) the values are reshaped
-    directly: ~5x faster than RaggedTensor.to_tensor, which pads row by row.
-    """
-    width = max_len * depth
-    if depth == 0:  # a zero-depth reshape cannot infer the batch size: build it explicitly
-        return tf.zeros([batch, max_len, 0], tf.float32)
-    full = tf.reduce_all(ragged.row_lengths() == width)
-    flat = tf.cond(full, lambda: tf.reshape(ragged.flat_values, [batch, width]),
-                   lambda: ragged.to_tensor(shape=[None, width]))
-    return tf.reshape(flat, [batch, max_len, depth])
+    batch_format(config).check_spec(examples_lib.load_spec(spec_path),
+                                    f"--examples_path={examples_path}: {spec_path}")
 
 
 def parse_examples_fn(config) -> Callable:
-    """A function parsing a (B,) batch of serialized Examples into padded element tuples.
-
-    Features as `musicgen.datasets.examples` (its parse spec); a window longer than max_seq_len is an
-    error there and here (tf.reshape fails).
-    """
-    di, do, dc, length_shape = _depths(config)
-    max_len = _max_seq_len(config)
-    features = examples_lib._features(length_shape)  # noqa: SLF001 — the one shared parse spec
-
-    def parse(serialized):
-        f = tf.io.parse_example(serialized, features)
-        b = tf.shape(serialized)[0]
-        return (_dense_steps(f["inputs"], max_len, di, b), _dense_steps(f["outputs"], max_len, do, b),
-                _dense_steps(f["controls"], max_len, dc, b),
-                tf.minimum(tf.cast(f["lengths"], tf.int32), max_len))
-
-    return parse
+    """A function parsing a (B,) batch of serialized Examples into padded element tuples."""
+    return batch_format(config).parse_batch_fn()
 
 
 # ---- file patterns ---------------------------------------------------------------------------
@@ -173,9 +114,7 @@ def _files(pattern: str, what: str) -> list:
 
 # ---- the pipeline ----------------------------------------------------------------------------
 def _pad_and_batch(ds, config, batch_size: int, drop_remainder: bool):
-    di, do, dc, length_shape = _depths(config)
-    t = _max_seq_len(config)
-    return ds.padded_batch(batch_size, padded_shapes=([t, di], [t, do], [t, dc], list(length_shape)),
+    return ds.padded_batch(batch_size, padded_shapes=batch_format(config).padded_shapes(),
                            drop_remainder=drop_remainder)
 
 
@@ -236,7 +175,9 @@ def make_dataset(config, split: str = "train", *, examples_path: Optional[str] =
             import itertools
             source = make_ns
             make_ns = lambda: itertools.islice(source(), limit_records)  # noqa: E731
-        ds = _elements_dataset(make_ns, config, is_training)
+        ds = _elements_dataset(make_ns, config, is_training, seed)
+        if cache and is_training and not batch_format(config).cache_training_input:
+            cache = False  # the converter augments anew every pass: a cache would freeze it
         if cache:
             ds = ds.cache("" if cache is True else os.fspath(cache))
         if is_training:
@@ -246,7 +187,7 @@ def make_dataset(config, split: str = "train", *, examples_path: Optional[str] =
         ds = _pad_and_batch(ds, config, batch_size, drop_remainder)
     if transpose_range:
         ds = ds.map(transpose_fn(config, transpose_range, seed), num_parallel_calls=AUTOTUNE)
-    return ds.map(_to_batch_dict, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return ds.map(batch_format(config).to_batch_dict, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 # ---- TFDS ------------------------------------------------------------------------------------

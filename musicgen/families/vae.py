@@ -1,0 +1,93 @@
+"""The MusicVAE / GrooVAE family: dense windows, encoder -> latent -> decoder.
+
+Evaluator: `vae_eval` (teacher-forced and sampled reconstruction accuracy, groove hit / velocity /
+offset errors, KL bits) beside an untrained model of the same config and seed and an all-zero
+output. Inference wrapper: `musicgen.trained_model.TrainedModel`. Generate modes: sample,
+interpolate (--input_midi_1 -> --input_midi_2), reconstruct (--input_midi_1).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from musicgen.families import vae_eval
+from musicgen.families.base import Family, GenerateMode
+from musicgen.families.vae_format import DenseBatchFormat
+
+
+def _sample(tm, fv, inputs):
+    return tm.sample(fv.num_outputs, temperature=_temperature(fv))
+
+
+def _interpolate(tm, fv, inputs):
+    return tm.interpolate(inputs[0], inputs[1], fv.num_outputs, temperature=_temperature(fv),
+                          assert_same_length=False, first_window=True)
+
+
+def _reconstruct(tm, fv, inputs):
+    return [tm.reconstruct(inputs[0], temperature=_temperature(fv), first_window=True)]
+
+
+def _temperature(fv) -> float:
+    return 0.5 if fv.temperature is None else fv.temperature
+
+
+class VAEFamily(Family):
+    name = "vae"
+    modes = {
+        "sample": GenerateMode("sample", (), _sample, help="decode z ~ N(0, I)"),
+        "interpolate": GenerateMode("interpolate", ("input_midi_1", "input_midi_2"), _interpolate,
+                                    help="slerp between the latents of two MIDI files"),
+        "reconstruct": GenerateMode("reconstruct", ("input_midi_1",), _reconstruct,
+                                    num_outputs=lambda fv: 1,
+                                    help="decode the posterior mean of one MIDI file"),
+    }
+
+    def batch_format(self, config) -> DenseBatchFormat:
+        return DenseBatchFormat(config)
+
+    def build_model(self, config, seed=None):
+        conv = config.data_converter
+        model = config.model(config.hparams, conv.output_depth, input_depth=conv.input_depth,
+                             control_depth=conv.control_depth, seed=seed)
+        return model
+
+    def make_optimizer(self, model, config):
+        return model.make_optimizer()
+
+    # ---- evaluation -------------------------------------------------------------------------
+    def evaluate(self, model, config, batches, options: dict) -> dict:
+        out = vae_eval.evaluate_model(model, batches, options.get("sample_temperature", 0.0),
+                                      zero_baseline=True)
+        return out
+
+    def floors(self, config, make_batches, options: dict, context: dict) -> dict:
+        """The all-zero output (computed with the trained model's pass) and an untrained model of
+        the same config and seed."""
+        import keras
+        from musicgen import config as config_lib
+        trained = context["trained"]
+        zero = trained.pop("zero_baseline")
+        rows = {"all-zero output": {"teacher_forced": zero, "sampled": zero, "kl_bits": None,
+                                    "num_sequences": trained["num_sequences"]}}
+        if options.get("untrained", True):
+            keras.utils.set_random_seed(options.get("seed", 0))
+            floor = config_lib.build_model(config, compile=False)
+            rows["untrained"] = vae_eval.evaluate_model(floor, make_batches("untrained"),
+                                                        options.get("sample_temperature", 0.0))
+        return rows
+
+    def format_table(self, results: dict) -> str:
+        order = ["trained", "all-zero output", "untrained"]
+        ordered = {k: results[k] for k in order if k in results}
+        ordered.update({k: v for k, v in results.items() if k not in ordered})
+        return vae_eval.format_table(ordered)
+
+    # ---- inference --------------------------------------------------------------------------
+    def inference(self, config_name: str, config, model, seed: Optional[int] = None,
+                  batch_size: int = 8):
+        from musicgen.trained_model import TrainedModel
+        return TrainedModel(config, model=model, batch_size=batch_size, seed=seed,
+                            config_name=config_name)
+
+
+VAE = VAEFamily()
