@@ -88,9 +88,8 @@ def ensure_examples(config_name: str, dataset_dir: str, work_dir: str) -> tuple:
     from pipelines import make_examples
     config = configs.CONFIG_MAP[config_name]
     t0 = time.perf_counter()
-    make_examples.make_examples(config.data_converter, os.path.join(dataset_dir, "train-*"), out,
-                                config_name=config_name, max_seq_len=config.hparams.max_seq_len,
-                                num_workers=1, num_shards=4)
+    make_examples.make_examples(config, os.path.join(dataset_dir, "train-*"), out,
+                                config_name=config_name, num_workers=1, num_shards=4)
     return out, round(time.perf_counter() - t0, 1)
 
 

@@ -1,11 +1,19 @@
-r"""Generate MIDI files with a trained MusicVAE: `python -m musicgen.generate`.
+r"""Generate MIDI files with any trained model: `python -m musicgen.generate`.
 
-With no flags it loads the bundled groovae_4bar model and writes 5 drum grooves into ./generated/:
+With no flags it loads the bundled groovae_4bar model and writes 5 drum grooves into ./generated/;
+`--config=X` with no checkpoint flag loads the bundled model of X (musicgen/pretrained/X.*):
 
     python -m musicgen.generate --num_outputs=5
     python -m musicgen.generate --config=groovae_4bar --run_dir=runs/groove --temperature=0.3
     python -m musicgen.generate --mode=interpolate --input_midi_1=a.mid --input_midi_2=b.mid
     python -m musicgen.generate --mode=reconstruct --input_midi_1=a.mid --seed=1
+    python -m musicgen.generate --config=performance_rnn_small --num_outputs=5 --max_events=1024
+    python -m musicgen.generate --config=performance_rnn_small --mode=continue \
+        --primer_midi=piece.mid --top_p=0.95
+
+The modes and their extra flags belong to the config's model family (`musicgen.families`): this
+module only checks the common flags, reads the MIDI inputs the mode names, loads the model through
+`musicgen.checkpoints`, runs the mode and writes the files.
 
 Files are named as Magenta's music_vae_generate:
 `<config>_<mode>_<YYYY-mm-dd_HHMMSS>-<i:03d>-of-<n:03d>.mid`. Every flag problem (missing or
@@ -21,13 +29,28 @@ import time
 from absl import app, flags
 
 from musicgen import checkpoints
-from musicgen.trained_model import DEFAULT_CONFIG  # the bundled model (musicgen/pretrained/)
 
-MODES = ("sample", "interpolate", "reconstruct")
+DEFAULT_CONFIG = "groovae_4bar"  # the bundled model used when no flag names one
+
+
+
+def families() -> list:
+    """The model families of the configs in CONFIG_MAP (each once, in config order)."""
+    from musicgen import config as config_lib
+    seen = []
+    for cfg in config_lib.config_map().values():
+        if cfg.family not in seen:
+            seen.append(cfg.family)
+    return seen
+
+
+def all_modes() -> list:
+    return sorted({m for fam in families() for m in fam.modes})
 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> flags.FlagValues:
-    """Define the CLI's flags on `fv` (called by main only, so importing this module defines none)."""
+    """Define the CLI's flags on `fv` (called by main only, so importing this module defines none):
+    the common ones, then each family's own (`Family.define_generate_flags`)."""
     flags.DEFINE_string("config", None, "Config name (default: the one stored beside the "
                         "checkpoint; with no checkpoint: the bundled groovae_4bar).", flag_values=fv)
     flags.DEFINE_string("hparams", None, "Hparams overrides 'a=1,b=2' (default: stored ones).",
@@ -36,20 +59,24 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> flags.FlagValues:
                         flag_values=fv)
     flags.DEFINE_string("checkpoint_file", None, "A checkpoint prefix or .weights.h5 file.",
                         flag_values=fv)
-    flags.DEFINE_enum("mode", "sample", MODES, "What to generate.", flag_values=fv)
-    flags.DEFINE_integer("num_outputs", 5, "Samples (sample mode) or interpolation steps "
-                         "including both ends (interpolate mode).", lower_bound=1, flag_values=fv)
-    flags.DEFINE_float("temperature", 0.5, "Decoder sampling temperature (0: greedy).",
-                       lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_enum("mode", "sample", all_modes(), "What to generate (the modes of the "
+                      "config's family: " + "; ".join(
+                          f"{fam.name}: {', '.join(fam.modes)}" for fam in families()) + ").",
+                      flag_values=fv)
+    flags.DEFINE_integer("num_outputs", 5, "Samples (sample / continue mode) or interpolation "
+                         "steps including both ends (interpolate mode).", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_float("temperature", None, "Sampling temperature (0: greedy; default: the "
+                       "family's, 0.5 for VAEs, 1.0 for token LMs).", lower_bound=0.0,
+                       flag_values=fv)
     flags.DEFINE_string("output_dir", None, "Where MIDI files go (default: ./generated).",
                         flag_values=fv)
-    flags.DEFINE_string("input_midi_1", None, "Start MIDI (interpolate) or the MIDI to reconstruct.",
-                        flag_values=fv)
-    flags.DEFINE_string("input_midi_2", None, "End MIDI file (interpolate).", flag_values=fv)
     flags.DEFINE_integer("seed", None, "Random seed (default: from the clock; printed).",
                          flag_values=fv)
     flags.DEFINE_integer("max_batch_size", 8, "Most sequences per model call.", lower_bound=1,
                          flag_values=fv)
+    for fam in families():
+        fam.define_generate_flags(fv)
     return fv
 
 
@@ -74,21 +101,33 @@ def read_midi_flag(fv, flag_name: str):
     return ns
 
 
-def checkpoint_flag(fv) -> str | None:
-    """The checkpoint to load (None: the bundled model); checks --run_dir / --checkpoint_file."""
+def checkpoint_flag(fv):
+    """(checkpoint prefix, config name or None) to load; checks --run_dir / --checkpoint_file.
+
+    With neither: the bundled model of --config (default groovae_4bar)."""
     if fv.run_dir and fv.checkpoint_file:
         raise FlagError("--run_dir and --checkpoint_file are exclusive: pass only one")
     for name in ("run_dir", "checkpoint_file"):
         value = getattr(fv, name)
         if value:
             try:
-                return checkpoints.resolve_checkpoint_path(os.path.expanduser(value))
+                return checkpoints.resolve_checkpoint_path(os.path.expanduser(value)), fv.config
             except FileNotFoundError as err:
                 raise FlagError(f"--{name}: {err}") from err
-    if fv.config and fv.config != DEFAULT_CONFIG:
-        raise FlagError(f"--config={fv.config} needs --run_dir or --checkpoint_file "
-                        f"(only {DEFAULT_CONFIG} is bundled)")
-    return None
+    config_name = fv.config or DEFAULT_CONFIG
+    prefix = checkpoints.pretrained_path(config_name)
+    if os.path.exists(prefix + checkpoints.WEIGHTS_SUFFIX):
+        return prefix, config_name
+    if fv.config:
+        bundled = sorted(n[:-len(checkpoints.WEIGHTS_SUFFIX)]
+                         for n in os.listdir(checkpoints.PRETRAINED_DIR)
+                         if n.endswith(checkpoints.WEIGHTS_SUFFIX)) \
+            if os.path.isdir(checkpoints.PRETRAINED_DIR) else []
+        raise FlagError(f"--config={fv.config} needs --run_dir or --checkpoint_file (no bundled "
+                        f"model of it; bundled: {', '.join(bundled) or 'none'})")
+    raise FlagError(f"--checkpoint_file / --run_dir not given and bundled model "
+                    f"{prefix + checkpoints.WEIGHTS_SUFFIX} is missing: reinstall musicgen, or pass "
+                    f"a checkpoint (--checkpoint_file=...)")
 
 
 def output_paths(output_dir: str, config_name: str, mode: str, n: int, stamp: str) -> list:
@@ -97,65 +136,59 @@ def output_paths(output_dir: str, config_name: str, mode: str, n: int, stamp: st
             for i in range(n)]
 
 
-def load_model(fv, checkpoint, seed: int, batch_size: int):
-    """TrainedModel for the flags; an unknown --config / --hparams becomes a FlagError."""
-    from musicgen.trained_model import TrainedModel
+def resolve_config(fv, checkpoint: str, config_name):
+    """(name, config) of the model to load: --config / --hparams, else the checkpoint's json."""
+    meta = checkpoints.read_metadata(checkpoint)
+    name = config_name or meta.get("config")
+    if not name:
+        raise FlagError(f"--config: {checkpoint} stores no config name; pass --config")
+    hparams = fv.hparams if fv.hparams is not None else meta.get("hparams", "")
     try:
-        if checkpoint is None:
-            return TrainedModel.default(batch_size=batch_size, seed=seed)
-        return TrainedModel(fv.config, checkpoint, batch_size=batch_size, hparams=fv.hparams,
-                            seed=seed)
-    except FileNotFoundError as err:  # the bundled model is missing from this install
-        raise FlagError(f"--checkpoint_file / --run_dir not given and {err}") from err
+        return checkpoints.get_config(name, hparams)
     except ValueError as err:
-        for flag, words in (("config", ("unknown config", "no config name")),
-                            ("hparams", ("hparam",))):
-            if any(w in str(err) for w in words):
-                raise FlagError(f"--{flag}: {err}") from err
-        raise
+        flag = "hparams" if "hparam" in str(err) else "config"
+        raise FlagError(f"--{flag}: {err}") from err
 
 
-def check_windows(tm, inputs: list) -> None:
-    """Each input must give the model a window; else a FlagError naming --input_midi_N."""
-    from musicgen.trained_model import NoExtractedExamplesError
-    for i, ns in enumerate(inputs, start=1):
-        try:
-            tm.extract_window(ns, first_window=True)
-        except NoExtractedExamplesError as err:
-            raise FlagError(f"--input_midi_{i}: {err}") from err
-
-
-def generate(fv, tm, inputs: list) -> list:
-    """NoteSequences for the flags' mode."""
-    if fv.mode == "sample":
-        return tm.sample(fv.num_outputs, temperature=fv.temperature)
-    if fv.mode == "interpolate":
-        return tm.interpolate(inputs[0], inputs[1], fv.num_outputs, temperature=fv.temperature,
-                              assert_same_length=False, first_window=True)
-    return [tm.reconstruct(inputs[0], temperature=fv.temperature, first_window=True)]
+def load_wrapper(fv, checkpoint: str, name: str, config, seed: int, batch_size: int):
+    """The family's inference wrapper around the loaded model (built after seeding Keras, so the
+    model's own seed generators are reproducible too)."""
+    import keras
+    keras.utils.set_random_seed(seed)
+    try:
+        _, config, model = checkpoints.load_model(checkpoint, name, fv.hparams)
+    except ValueError as err:
+        raise FlagError(f"--checkpoint_file / --run_dir: {err}") from err
+    return config.family.inference(name, config, model, seed=seed, batch_size=batch_size)
 
 
 def run(fv=flags.FLAGS) -> list:
     """Check the flags, load the model, write the MIDI files; returns their paths."""
-    checkpoint = checkpoint_flag(fv)
-    inputs = []
-    if fv.mode in ("interpolate", "reconstruct"):
-        inputs.append(read_midi_flag(fv, "input_midi_1"))
-    if fv.mode == "interpolate":
-        inputs.append(read_midi_flag(fv, "input_midi_2"))
+    checkpoint, config_name = checkpoint_flag(fv)
+    name, config = resolve_config(fv, checkpoint, config_name)
+    family = config.family
+    if fv.mode not in family.modes:
+        raise FlagError(f"--mode={fv.mode}: not a mode of {name} (family {family.name}: "
+                        f"{', '.join(family.modes)})")
+    mode = family.modes[fv.mode]
+    inputs = [read_midi_flag(fv, flag) for flag in mode.inputs]
     output_dir = os.path.abspath(os.path.expanduser(fv.output_dir or "generated"))
     seed = fv.seed if fv.seed is not None else time.time_ns() % (2 ** 31)
+    fv.seed = seed
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
 
-    n = fv.num_outputs if fv.mode != "reconstruct" else 1
-    tm = load_model(fv, checkpoint, seed, min(fv.max_batch_size, n))
-    check_windows(tm, inputs)
-    sequences = generate(fv, tm, inputs)
+    n = mode.num_outputs(fv)
+    wrapper = load_wrapper(fv, checkpoint, name, config, seed, min(fv.max_batch_size, n))
+    if mode.check is not None:
+        try:
+            mode.check(wrapper, fv, inputs)
+        except ValueError as err:
+            raise FlagError(str(err)) from err
+    sequences = mode.run(wrapper, fv, inputs)
 
     from musicgen import midi_io
     os.makedirs(output_dir, exist_ok=True)
-    paths = output_paths(output_dir, tm.config_name or fv.config or "model", fv.mode,
-                         len(sequences), stamp)
+    paths = output_paths(output_dir, name or "model", fv.mode, len(sequences), stamp)
     for ns, path in zip(sequences, paths):
         midi_io.note_sequence_to_midi_file(ns, path)
     print(f"seed: {seed}")

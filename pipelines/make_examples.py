@@ -12,12 +12,13 @@ other file name counts as split "all". Each split gets as many output shards as 
 ``spec.json`` (config, converter, depths, dtypes, max length, counts) and ``manifest.json`` (same
 format as convert_midi's; NoteSequences that give no tensors or fail are listed as skipped).
 
-The converter runs in 'eval' mode by default (deterministic windows; --mode=train samples windows and
-augments, seeded per NoteSequence from --seed and its id, so re-runs are identical).
+The converter runs in 'eval' mode by default (deterministic windows; --mode=train applies the
+config's note-sequence augmenter and the converter's train mode — the same `Conversion` as live
+training input — seeded per NoteSequence from --seed and its id, so re-runs are identical).
+Token-LM configs write int64 token windows and the vocabulary into spec.json.
 """
 from __future__ import annotations
 
-import functools
 import os
 import shlex
 import zlib
@@ -43,26 +44,45 @@ def note_sequence_items(files: list) -> Iterator[tuple]:
             yield split_of(path), f"{path}#{index}", data
 
 
-def process_note_sequence(converter, mode: str, seed: int, item: tuple) -> runner_lib.Result:
-    """The per-item function of both runners: NoteSequence bytes -> serialized Examples, or a skip."""
-    from note_seq.protobuf import music_pb2
-    split, label, data = item
-    try:
-        ns = music_pb2.NoteSequence.FromString(data)
-        label = ns.filename or ns.id or label
-        converter.set_mode(mode)
-        if mode == "train":
-            converter.seed((seed * 1_000_003 + zlib.crc32((ns.id or label).encode())) % 2**32)
-        tensors = converter.to_tensors(ns)
-        records = examples_lib.tensors_to_examples(tensors)
-    except Exception as e:  # noqa: BLE001 — one bad sequence never stops the job
-        return runner_lib.Result(split, skip=(label, f"{type(e).__name__}: {e}"))
-    if not records:
-        return runner_lib.Result(split, skip=(label, "converter produced no tensors"),
-                                 stats={"sequences_without_tensors": 1})
-    lengths = [len(x) for x in tensors.outputs]
-    return runner_lib.Result(split, records=records,
-                             stats={"max_length": max(lengths), "steps": sum(lengths)})
+class NoteSequenceProcessor:
+    """The per-item function of both runners: NoteSequence bytes -> serialized Examples, or a skip.
+
+    Conversion goes through `musicgen.datasets.convert.Conversion` (the same augmentation and
+    converter path as live training input); in train mode it is reseeded per NoteSequence from
+    `seed` and the sequence's id, so re-runs (any runner, any worker count) are identical.
+    """
+
+    def __init__(self, config, mode: str, seed: int):
+        self.config, self.mode, self.seed = config, mode, seed
+        self._conversion = None
+
+    def __call__(self, item: tuple) -> runner_lib.Result:
+        from note_seq.protobuf import music_pb2
+
+        from musicgen.datasets.convert import Conversion
+        split, label, data = item
+        try:
+            if self._conversion is None:  # per worker process, after unpickling
+                self._conversion = Conversion(self.config, self.mode)
+            conversion = self._conversion
+            ns = music_pb2.NoteSequence.FromString(data)
+            label = ns.filename or ns.id or label
+            if self.mode == "train":
+                conversion.reseed((self.seed * 1_000_003 + zlib.crc32((ns.id or label).encode()))
+                                  % 2**32)
+            elements = conversion(ns)
+            records = [conversion.format.encode_example(el) for el in elements]
+        except Exception as e:  # noqa: BLE001 — one bad sequence never stops the job
+            return runner_lib.Result(split, skip=(label, f"{type(e).__name__}: {e}"))
+        if not records:
+            return runner_lib.Result(split, skip=(label, "converter produced no tensors"),
+                                     stats={"sequences_without_tensors": 1})
+        lengths = [conversion.format.element_length(el) for el in elements]
+        return runner_lib.Result(split, records=records,
+                                 stats={"max_length": max(lengths), "steps": sum(lengths)})
+
+    def __getstate__(self):  # Beam pickles the function: never ship a live conversion
+        return {"config": self.config, "mode": self.mode, "seed": self.seed, "_conversion": None}
 
 
 def _beam_input(files_by_split: dict):
@@ -81,11 +101,11 @@ def _beam_input(files_by_split: dict):
     return make
 
 
-def make_examples(converter, input_pattern, output_dir: str, config_name: str = "",
-                  max_seq_len: Optional[int] = None, runner: str = "local",
-                  num_workers: Optional[int] = None, num_shards: int = 0, mode: str = "eval",
-                  seed: int = 0, pipeline_args: Optional[list] = None) -> dict:
-    """Convert NoteSequence shards with ``converter``; writes shards, spec.json, manifest.json."""
+def make_examples(config, input_pattern, output_dir: str, config_name: str = "",
+                  runner: str = "local", num_workers: Optional[int] = None, num_shards: int = 0,
+                  mode: str = "eval", seed: int = 0, pipeline_args: Optional[list] = None) -> dict:
+    """Convert NoteSequence shards for ``config`` (a `musicgen.config.Config`: its augmenter,
+    converter and family batch format); writes shards, spec.json, manifest.json."""
     files = tfrecord.expand_pattern(input_pattern)
     files_by_split = {}
     for path in files:
@@ -94,14 +114,14 @@ def make_examples(converter, input_pattern, output_dir: str, config_name: str = 
     total = sum(tfrecord.count_records(p) for p in files)
     os.makedirs(output_dir, exist_ok=True)
     job = runner_lib.Job(name="make_examples",
-                         process=functools.partial(process_note_sequence, converter, mode, seed),
+                         process=NoteSequenceProcessor(config, mode, seed),
                          item_split=lambda item: item[0], item_name=lambda item: item[1],
                          unit="sequence")
     summary, seconds = runner_lib.run(
         job, note_sequence_items(files), output_dir, shards, runner=runner, num_workers=num_workers,
         total=total, make_beam_input=_beam_input(files_by_split) if runner == "beam" else None,
         pipeline_args=pipeline_args)
-    spec = examples_lib.converter_spec(converter, max_seq_len or summary.stats.get("max_length"))
+    spec = config.family.batch_format(config).spec()
     spec.update({"config": config_name, "mode": mode, "counts": dict(sorted(summary.counts.items())),
                  "observed_max_length": summary.stats.get("max_length")})
     runner_lib.write_json(os.path.join(output_dir, examples_lib.SPEC_FILENAME), spec)
@@ -113,11 +133,12 @@ def make_examples(converter, input_pattern, output_dir: str, config_name: str = 
 
 
 def load_config(name: str):
-    """CONFIG_MAP[name], or ValueError listing the valid names."""
-    import configs
-    if name not in configs.CONFIG_MAP:
-        raise ValueError(f"--config={name!r} unknown; valid: {', '.join(sorted(configs.CONFIG_MAP))}")
-    return configs.CONFIG_MAP[name]
+    """The config named by --config (`musicgen.config.get_config`, the one lookup)."""
+    from musicgen import config as config_lib
+    try:
+        return config_lib.get_config(name)[1]
+    except ValueError as e:
+        raise ValueError(f"--config: {e}") from e
 
 
 FLAGS = flags.FLAGS
@@ -142,8 +163,7 @@ def main(argv):
     def run_job():
         config = load_config(FLAGS.config)
         return make_examples(
-            config.data_converter, FLAGS.input, FLAGS.output_dir, config_name=FLAGS.config,
-            max_seq_len=getattr(config.hparams, "max_seq_len", None), runner=FLAGS.runner,
+            config, FLAGS.input, FLAGS.output_dir, config_name=FLAGS.config, runner=FLAGS.runner,
             num_workers=FLAGS.num_workers, num_shards=FLAGS.num_shards, mode=FLAGS.mode,
             seed=FLAGS.seed, pipeline_args=shlex.split(FLAGS.pipeline_options))
 

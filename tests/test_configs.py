@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import configs
+from musicgen import config as config_lib
 from model_helpers import random_batch, tiny_config
 
 # (batch_size, max_seq_len, z_size, enc_rnn_size, dec_rnn_size, free_bits, max_beta, beta_rate,
@@ -29,8 +30,31 @@ FIELDS = ("batch_size", "max_seq_len", "z_size", "enc_rnn_size", "dec_rnn_size",
           "max_beta", "beta_rate", "sampling_schedule", "sampling_rate", "dropout_keep_prob")
 
 
+# Token LMs: (core, rnn_size, batch_size, learning_rate, grad_clip).
+LMS = {
+    "performance_rnn": ("lstm", [512, 512, 512], 64, 1e-3, 3.0),  # Magenta's performance_rnn
+    "performance_rnn_small": ("lstm", [256, 256], 32, 1e-3, 3.0),
+    "rnn_lm": ("rnn", [512, 512], 64, 1e-3, 3.0),
+    "gru_lm": ("gru", [512, 512], 64, 1e-3, 3.0),
+    "lstm_lm": ("lstm", [512, 512], 64, 1e-3, 3.0),
+}
+
+
 def test_config_map_has_exactly_the_expected_configs():
-    assert sorted(configs.CONFIG_MAP) == sorted(MAGENTA)
+    assert sorted(configs.CONFIG_MAP) == sorted(list(MAGENTA) + list(LMS))
+    assert {n for n, c in configs.CONFIG_MAP.items() if c.family.name == "vae"} == set(MAGENTA)
+    assert {n for n, c in configs.CONFIG_MAP.items() if c.family.name == "token_lm"} == set(LMS)
+
+
+@pytest.mark.parametrize("name", sorted(LMS))
+def test_token_lm_hparams_and_performance_windows(name):
+    cfg = configs.CONFIG_MAP[name]
+    hp = cfg.hparams
+    assert (hp.core, hp.rnn_size, hp.batch_size, hp.learning_rate, hp.grad_clip) == LMS[name]
+    conv = cfg.data_converter
+    # Magenta's performance pipeline: 388 event classes, 32..512-event windows, + PAD/EOS/BOS.
+    assert conv.num_event_classes == 388 and conv.vocab_size == 391
+    assert hp.max_seq_len == 512 + 2 and (conv._max_events, conv._min_events) == (512, 32)
 
 
 @pytest.mark.parametrize("name", sorted(MAGENTA))
@@ -53,9 +77,9 @@ def test_converters_and_defaults():
     assert cm["cat-mel_2bar_small"].note_sequence_augmenter is not None  # transpose (-5, 5)
     assert cm["groovae_4bar"].note_sequence_augmenter is None
     for name, cfg in cm.items():
-        assert not isinstance(cfg.data_converter, configs.MissingConverter), name
+        assert not isinstance(cfg.data_converter, config_lib.MissingConverter), name
         expected = {"groovae": "groove", "drums": "groove", "mel": "maestro+nottingham",
-                    "trio": None}
+                    "trio": None, "performance": "maestro", "_lm": "maestro"}
         key = next(k for k in expected if k in name)
         assert cfg.default_dataset == expected[key], name
 

@@ -13,6 +13,7 @@ from musicgen.converters.groove import GrooveConverter
 from musicgen.converters.melody import OneHotMelodyConverter
 from musicgen.datasets import input as input_lib
 from musicgen.datasets.tfrecord import ShardedWriter
+from musicgen.families.vae import VAE
 
 
 @dataclasses.dataclass
@@ -30,6 +31,7 @@ class Config:
     eval_examples_path: Optional[str] = None
     tfds_name: Optional[str] = None
     note_sequence_augmenter: object = None
+    family: object = VAE
 
 
 def drum_sequence(bars: int, seed: int) -> music_pb2.NoteSequence:

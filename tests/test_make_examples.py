@@ -8,7 +8,10 @@ import pytest
 import tensorflow as tf
 
 import pipeline_testlib as lib
+from musicgen.config import Config
 from musicgen.converters.groove import GrooveConverter
+from musicgen.families.vae import VAE
+from musicgen.models.vae_hparams import VAEHParams
 from musicgen.datasets import examples as examples_lib
 from musicgen.datasets import tfrecord
 from pipelines import convert_midi, make_examples
@@ -26,10 +29,16 @@ def _converter():
     return GrooveConverter(split_bars=2, max_tensors_per_notesequence=None)
 
 
+def _config(converter=None):
+    """A VAE-family config around the test converter (2 bars of 16 steps)."""
+    return Config(family=VAE, model=None, data_converter=converter or _converter(),
+                  hparams=VAEHParams(max_seq_len=32))
+
+
 @pytest.fixture(scope="module")
 def examples_out(tmp_path_factory, ns_dir):
     out = str(tmp_path_factory.mktemp("examples"))
-    manifest = make_examples.make_examples(_converter(), os.path.join(ns_dir, "*.tfrecord"), out,
+    manifest = make_examples.make_examples(_config(), os.path.join(ns_dir, "*.tfrecord"), out,
                                            config_name="test-groove", num_workers=2)
     return out, manifest
 
@@ -97,7 +106,7 @@ def test_rerun_identical_and_train_mode_seeded(tmp_path, ns_dir, examples_out):
     out, _ = examples_out
     pattern = os.path.join(ns_dir, "*.tfrecord")
     again = str(tmp_path / "again")
-    make_examples.make_examples(_converter(), pattern, again, config_name="test-groove", num_workers=1)
+    make_examples.make_examples(_config(), pattern, again, config_name="test-groove", num_workers=1)
     for path in glob.glob(os.path.join(out, "*.tfrecord")):
         assert open(path, "rb").read() == open(os.path.join(again, os.path.basename(path)), "rb").read()
     conv = GrooveConverter(split_bars=2, max_tensors_per_notesequence=None,
@@ -105,14 +114,14 @@ def test_rerun_identical_and_train_mode_seeded(tmp_path, ns_dir, examples_out):
     runs = []
     for i in range(2):
         d = str(tmp_path / f"train{i}")
-        make_examples.make_examples(conv, pattern, d, mode="train", seed=7, num_workers=1 + i)
+        make_examples.make_examples(_config(conv), pattern, d, mode="train", seed=7, num_workers=1 + i)
         runs.append(b"".join(open(p, "rb").read() for p in sorted(glob.glob(d + "/*.tfrecord"))))
     assert runs[0] == runs[1]
 
 
 def test_beam_runner_same_counts(tmp_path, ns_dir, examples_out):
     _, local = examples_out
-    manifest = make_examples.make_examples(_converter(), os.path.join(ns_dir, "*.tfrecord"),
+    manifest = make_examples.make_examples(_config(), os.path.join(ns_dir, "*.tfrecord"),
                                            str(tmp_path), config_name="test-groove", runner="beam")
     assert manifest["counts"] == local["counts"]
     assert manifest["skipped"] == local["skipped"]

@@ -125,41 +125,38 @@ def test_nan_batch_stops_and_keeps_last_good_checkpoint(trained_run, tmp_path, g
 
 def test_eval_mode_writes_metrics(trained_run, tmp_path, groove_ns_dir):
     run_dir = copy_run(trained_run, tmp_path)
-    metrics = train.evaluate(run_dir, "validation", input_kwargs={"dataset_dir": groove_ns_dir},
-                             batch_size=64)
+    report = train.evaluate(run_dir, "validation", input_kwargs={"dataset_dir": groove_ns_dir},
+                            batch_size=64)
     saved = json.load(open(os.path.join(run_dir, "eval", "eval_metrics.json")))
-    assert saved == metrics
-    assert metrics["step"] == 3 and metrics["split"] == "validation"
+    assert saved == json.loads(json.dumps(report, default=str))
+    assert report["checkpoint_step"] == 3 and report["split"] == "validation"
     # Windows of the fixtures: 4/4 files only (3/4 and 5/8 give none with 16-step bars).
     config, _ = checkpoints.build_model_for(CONFIG, TINY, build=False)
     expected = sum(1 for _ in input_lib.convert_note_sequences(
         iterate_note_sequences(os.path.join(groove_ns_dir, "validation-*")), config, False))
-    assert metrics["examples"] == expected > 0
-    for k in ("sampled_accuracy", "hit_accuracy", "baseline_all_zero_accuracy", "sampled_hit_f1"):
-        assert 0.0 <= metrics[k] <= 1.0, k
-    assert np.isfinite(metrics["loss"]) and metrics["loss"] > 0
+    trained = report["results"]["trained"]
+    assert trained["num_sequences"] == expected > 0
+    for section in ("teacher_forced", "sampled"):
+        for k in ("accuracy", "hit_precision", "hit_recall", "hit_f1"):
+            assert 0.0 <= trained[section][k] <= 1.0, (section, k)
+    assert set(report["results"]) == {"trained", "all-zero output", "untrained"}
     assert os.listdir(os.path.join(run_dir, "eval"))
 
 
-def test_eval_mode_uses_the_evaluate_module_definitions():
-    """--mode=eval and musicgen.evaluate agree: GrooVAE accuracy is per step (all 9 drums right),
-    hit precision / recall / F1 per (step, drum) cell."""
-    from musicgen.evaluate import ReconstructionCounts
-    outputs = np.zeros((2, 4, 27), np.float32)
-    samples = np.zeros((2, 4, 27), np.float32)
-    outputs[0, 0, 0] = outputs[0, 1, 1] = outputs[1, 0, 2] = 1.0   # 3 true hits
-    samples[0, 0, 0] = samples[1, 0, 3] = 1.0                     # 1 tp, 1 fp
-    samples[0, 3, 5] = 1.0                                        # beyond length 3: ignored
-    sampled, zero = ReconstructionCounts(), ReconstructionCounts()
-    lengths = np.array([3, 2])
-    sampled.add_groove(samples, outputs, lengths)
-    zero.add_groove(np.zeros_like(outputs), outputs, lengths)
-    rates = train.sampled_metrics(sampled.result(True), zero.result(True))
-    # 5 valid steps; wrong: (0, 1) missed hit, (1, 0) missed + false hit -> 3 of 5 right.
-    assert rates["sampled_accuracy"] == 3 / 5
-    assert rates["baseline_all_zero_accuracy"] == 2 / 5   # the steps without a true hit
-    assert rates["sampled_hit_precision"] == 0.5 and rates["sampled_hit_recall"] == 1 / 3
-    assert rates["sampled_hit_f1"] == pytest.approx(0.4)
+def test_eval_mode_and_evaluate_cli_are_one_evaluator(trained_run, tmp_path, groove_ns_dir):
+    """train --mode=eval and python -m musicgen.evaluate give the same numbers and table."""
+    from absl import flags
+
+    from musicgen import evaluate
+    run_dir = copy_run(trained_run, tmp_path)
+    via_train = train.evaluate(run_dir, "validation", input_kwargs={"dataset_dir": groove_ns_dir},
+                               batch_size=64)
+    fv = evaluate.define_flags(flags.FlagValues())
+    fv(["evaluate", f"--checkpoint={run_dir}", f"--dataset_dir={groove_ns_dir}",
+        "--split=validation", f"--output_json={tmp_path / 'e.json'}"])
+    via_cli = evaluate.run(fv)
+    assert via_cli["results"] == via_train["results"]
+    assert via_cli["table"] == via_train["table"]
 
 
 def test_export_float16_and_load_for_inference(trained_run, tmp_path):

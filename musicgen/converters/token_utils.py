@@ -245,7 +245,9 @@ class TokenLMConverter(BaseNoteSequenceConverter):
             e = t - NUM_RESERVED
             if 0 <= e < self.num_event_classes:
                 events.append(e)
-        return self.decode_ids(events)
+        ns = self.decode_ids(events)
+        _exact_midi_resolution(ns)
+        return ns
 
     def lm_encode_primer(self, note_sequence: music_pb2.NoteSequence) -> np.ndarray:
         """[BOS] + every event of a (prepared, never augmented) NoteSequence, as a primer."""
@@ -257,6 +259,16 @@ class TokenLMConverter(BaseNoteSequenceConverter):
         """Every event id of a prepared sequence (no windows, no END); subclasses override."""
         return [e for w in self.id_windows(note_sequence) for e in w
                 if self._end_token is None or e != self._end_token]
+
+
+def _exact_midi_resolution(ns: music_pb2.NoteSequence) -> None:
+    """Write decoded token sequences at 1 ms per MIDI tick (120 qpm, 500 ticks per quarter), so
+    every time on the converter's 10 ms grid survives a MIDI file exactly (note_seq's default 220
+    ticks per quarter rounds some of them across a grid step)."""
+    if not ns.tempos:
+        ns.tempos.add(qpm=120.0)
+    if len(ns.tempos) == 1 and ns.tempos[0].qpm == 120.0:
+        ns.ticks_per_quarter = 500
 
 
 def json_normalise(value):

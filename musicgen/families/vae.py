@@ -27,6 +27,16 @@ def _reconstruct(tm, fv, inputs):
     return [tm.reconstruct(inputs[0], temperature=_temperature(fv), first_window=True)]
 
 
+def _check_windows(tm, fv, inputs):
+    """Each input must give the model a window; else a ValueError naming --input_midi_N."""
+    from musicgen.trained_model import NoExtractedExamplesError
+    for i, ns in enumerate(inputs, start=1):
+        try:
+            tm.extract_window(ns, first_window=True)
+        except NoExtractedExamplesError as err:
+            raise ValueError(f"--input_midi_{i}: {err}") from err
+
+
 def _temperature(fv) -> float:
     return 0.5 if fv.temperature is None else fv.temperature
 
@@ -36,9 +46,9 @@ class VAEFamily(Family):
     modes = {
         "sample": GenerateMode("sample", (), _sample, help="decode z ~ N(0, I)"),
         "interpolate": GenerateMode("interpolate", ("input_midi_1", "input_midi_2"), _interpolate,
-                                    help="slerp between the latents of two MIDI files"),
+                                    check=_check_windows, help="slerp between the latents of two MIDI files"),
         "reconstruct": GenerateMode("reconstruct", ("input_midi_1",), _reconstruct,
-                                    num_outputs=lambda fv: 1,
+                                    num_outputs=lambda fv: 1, check=_check_windows,
                                     help="decode the posterior mean of one MIDI file"),
     }
 
@@ -81,6 +91,13 @@ class VAEFamily(Family):
         ordered = {k: results[k] for k in order if k in results}
         ordered.update({k: v for k, v in results.items() if k not in ordered})
         return vae_eval.format_table(ordered)
+
+    def define_generate_flags(self, fv) -> None:
+        from absl import flags
+        flags.DEFINE_string("input_midi_1", None, "VAE: start MIDI (interpolate) or the MIDI to "
+                            "reconstruct.", flag_values=fv)
+        flags.DEFINE_string("input_midi_2", None, "VAE: end MIDI file (interpolate).",
+                            flag_values=fv)
 
     # ---- inference --------------------------------------------------------------------------
     def inference(self, config_name: str, config, model, seed: Optional[int] = None,
