@@ -238,3 +238,20 @@ def test_generate_flag_errors_name_the_flag(tiny_export, tmp_path):
     with pytest.raises(generate.FlagError, match="--primer_midi: no playable note"):
         run_generate(f"--checkpoint_file={tiny_export}", "--mode=continue",
                      f"--primer_midi={drums}", f"--output_dir={tmp_path}")
+
+
+def test_bundled_performance_rnn_small_generates_and_continues(tmp_path):
+    """No checkpoint flag: the bundled model of --config (shipped in the package, <= 30 MB)."""
+    weights = checkpoints.pretrained_path(LM_CONFIG) + checkpoints.WEIGHTS_SUFFIX
+    assert os.path.exists(weights) and os.path.getsize(weights) <= 30e6
+    meta = checkpoints.read_metadata(weights)
+    assert meta["config"] == LM_CONFIG and meta["vocabulary"]["size"] == 391
+    paths = run_generate(f"--config={LM_CONFIG}", "--num_outputs=2", "--max_events=256",
+                         "--seed=3", f"--output_dir={tmp_path / 's'}")
+    seqs = [midi_io.midi_file_to_note_sequence(p) for p in paths]
+    assert all(len(s.notes) > 10 for s in seqs)
+    primer = str(tmp_path / "primer.mid")
+    midi_io.note_sequence_to_midi_file(piano_sequence(30, seed=2), primer)
+    (path,) = run_generate(f"--config={LM_CONFIG}", "--mode=continue", f"--primer_midi={primer}",
+                           "--num_outputs=1", "--max_events=64", f"--output_dir={tmp_path / 'c'}")
+    assert len(midi_io.midi_file_to_note_sequence(path).notes) > 30
