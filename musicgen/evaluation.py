@@ -48,11 +48,14 @@ def evaluate_checkpoint(checkpoint, split: str = "test", *, config_name=None,
     source = {k: v for k, v in (input_kwargs or {}).items() if v is not None}
     source.setdefault("cache", False)
 
-    def make_batches(label, split=split):
+    evaluated = split
+
+    def make_batches(label, split=evaluated):
+        """Batches of `split`; --num_batches limits the evaluated split only (floors may read the
+        whole train split)."""
         ds = make_dataset(config, split, batch_size=batch_size, is_training=False, repeat=False,
                           **source)
-        return numpy_batches(ds, num_batches if split == split_evaluated else None, label)
-    split_evaluated = split
+        return numpy_batches(ds, num_batches if split == evaluated else None, label)
 
     timings = {}
     t0 = time.perf_counter()

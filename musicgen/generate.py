@@ -174,7 +174,6 @@ def run(fv=flags.FLAGS) -> list:
     inputs = [read_midi_flag(fv, flag) for flag in mode.inputs]
     output_dir = os.path.abspath(os.path.expanduser(fv.output_dir or "generated"))
     seed = fv.seed if fv.seed is not None else time.time_ns() % (2 ** 31)
-    fv.seed = seed
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
 
     n = mode.num_outputs(fv)

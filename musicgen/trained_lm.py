@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from musicgen.converters.token_utils import BOS_ID, EOS_ID, NUM_RESERVED
+from musicgen.converters.token_utils import BOS_ID
 
 
 class TrainedLM:
@@ -48,16 +48,9 @@ class TrainedLM:
         """NoteSequence of one id row (stops at EOS)."""
         return self.converter.lm_decode(tokens)
 
-    @staticmethod
-    def events_of(tokens) -> list:
-        """Event ids of a token row: BOS / PAD dropped, cut at EOS."""
-        out = []
-        for t in np.asarray(tokens).ravel().tolist():
-            if t == EOS_ID:
-                break
-            if t >= NUM_RESERVED:
-                out.append(t - NUM_RESERVED)
-        return out
+    def events_of(self, tokens) -> list:
+        """Event ids of a token row: BOS / PAD dropped, cut at EOS (the converter's lm_events)."""
+        return self.converter.lm_events(tokens)
 
     # ---- decoding -----------------------------------------------------------------------------
     def generate_tokens(self, prompt: np.ndarray, n: int, max_events: int, temperature=1.0,

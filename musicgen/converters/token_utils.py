@@ -236,8 +236,8 @@ class TokenLMConverter(BaseNoteSequenceConverter):
                                   self._rng)
         return [out[i] for i in keep]
 
-    def lm_decode(self, tokens: Sequence[int]) -> music_pb2.NoteSequence:
-        """NoteSequence of a token-LM id list: stops at EOS; BOS / PAD / unknown ids skipped."""
+    def lm_events(self, tokens: Sequence[int]) -> list:
+        """Event ids of a token-LM id list: stops at EOS; BOS / PAD / unknown ids skipped."""
         events = []
         for t in np.asarray(tokens, np.int64).ravel().tolist():
             if t == EOS_ID:
@@ -245,7 +245,11 @@ class TokenLMConverter(BaseNoteSequenceConverter):
             e = t - NUM_RESERVED
             if 0 <= e < self.num_event_classes:
                 events.append(e)
-        ns = self.decode_ids(events)
+        return events
+
+    def lm_decode(self, tokens: Sequence[int]) -> music_pb2.NoteSequence:
+        """NoteSequence of a token-LM id list (`lm_events` decoded)."""
+        ns = self.decode_ids(self.lm_events(tokens))
         _exact_midi_resolution(ns)
         return ns
 
