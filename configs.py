@@ -54,6 +54,16 @@ def _lm(hparams: LMHParams, **converter_kwargs) -> Config:
                   default_dataset=PERFORMANCE_DATASET)
 
 
+def _remi_lm(hparams: LMHParams, segments: int) -> Config:
+    """REMI (with chords) windows of `segments` x segment_len inputs: whole bars of one piece,
+    BOS + up to segments * segment_len - 1 events + EOS = max_seq_len tokens."""
+    events = segments * hparams.segment_len - 1
+    return Config(family=TOKEN_LM, model=None, hparams=hparams,
+                  data_converter=_converter("remi", "RemiConverter", use_chords=True,
+                                            max_tokens=events),
+                  default_dataset=PERFORMANCE_DATASET)
+
+
 # ---- model builders ---------------------------------------------------------------------------
 def _flat(decoder_fn) -> MusicVAEBuilder:
     return MusicVAEBuilder(BidirectionalLstmEncoder, decoder_fn)
@@ -199,3 +209,52 @@ CONFIG_MAP["performance_rnn_small"] = _lm(LMHParams(
 # Plain autoregressive LMs over the same events: one core each, 2x512.
 for _core in ("rnn", "gru", "lstm"):
     CONFIG_MAP[f"{_core}_lm"] = _lm(LMHParams(core=_core, rnn_size=[512, 512]))
+
+# ---- attention LMs over performance events ----------------------------------------------------
+# Music Transformer, Magenta score2perf's MAESTRO setup (transformer_tpu hparams with
+# num_hidden_layers=16 and max_target_seq_length=2048, as Magenta's released piano model):
+# 16 pre-LN layers, width 512, 8 heads, FFN 2048 (ReLU), relative attention up to L/2 = 1024,
+# dropout 0.1, embedding tied to the softmax; tensor2tensor's schedule (linear warm-up over 8,000
+# steps, then rsqrt decay; peak 2.0 * 512^-0.5 * 8000^-0.5 = 1e-3).
+_MT = dict(core="transformer", embedding_size=512, num_heads=8, filter_size=2048,
+           activation="relu", dropout=0.1, attention_dropout=0.1, tie_embeddings=True)
+CONFIG_MAP["music_transformer"] = _lm(LMHParams(
+    **_MT, num_layers=16, max_relative_position=1024, max_seq_len=2048, batch_size=8,
+    learning_rate=1e-3, lr_schedule="rsqrt", warmup_steps=8000, grad_clip=0.0),
+    max_events=2046)
+# CPU-sized: 4 layers, width 256, 8 heads, FFN 1024, the 512-event windows of
+# performance_rnn_small (so their NLLs compare), relative attention up to 256.
+CONFIG_MAP["music_transformer_small"] = _lm(LMHParams(
+    **dict(_MT, embedding_size=256, filter_size=1024), num_layers=4, max_relative_position=256,
+    batch_size=16, learning_rate=1e-3, lr_schedule="cosine", warmup_steps=100, decay_steps=1500,
+    min_learning_rate=1e-4, grad_clip=1.0))
+
+# Music GPT-2 (the source material's size): GPT-2 layout (pre-LN, GELU, tied output projection)
+# with relative positions; 512-d, 16 heads, 8 layers, attention length 2,000, Adam at 1e-4,
+# batch 4 (4 GPUs x 1 in the source).
+_GPT2 = dict(core="transformer", activation="gelu", tie_embeddings=True, dropout=0.1,
+             attention_dropout=0.1)
+CONFIG_MAP["music_gpt2"] = _lm(LMHParams(
+    **_GPT2, embedding_size=512, num_heads=16, num_layers=8, filter_size=2048,
+    max_relative_position=1000, max_seq_len=2000, batch_size=4, learning_rate=1e-4,
+    grad_clip=1.0), max_events=1998)
+CONFIG_MAP["music_gpt2_small"] = _lm(LMHParams(
+    **_GPT2, embedding_size=256, num_heads=8, num_layers=4, filter_size=1024,
+    max_relative_position=256, batch_size=16, learning_rate=1e-3, lr_schedule="cosine",
+    warmup_steps=200, decay_steps=6000, min_learning_rate=1e-4, grad_clip=1.0))
+
+# ---- Transformer-XL over REMI -----------------------------------------------------------------
+# YatingMusic/remi: 12 layers, d_model 512, 8 heads, d_ff 2048, x_len = mem_len = 512, dropout
+# 0.1, Adam 2e-4 with cosine decay, batch 4, groups of 5 segments of one piece per batch row
+# (memory reset per group); sampled at temperature 1.2 with top-k 5.
+_XL = dict(core="transformer_xl", activation="relu", dropout=0.1, attention_dropout=0.1,
+           lr_schedule="cosine", sample_temperature=1.2, sample_top_k=5)
+CONFIG_MAP["transformer_xl_remi"] = _remi_lm(LMHParams(
+    **_XL, num_layers=12, embedding_size=512, num_heads=8, filter_size=2048, segment_len=512,
+    mem_len=512, max_seq_len=5 * 512 + 1, batch_size=4, learning_rate=2e-4,
+    decay_steps=200000, grad_clip=0.0), segments=5)
+# CPU-sized: 4 layers, 256 wide, segments of 128 with 128 memory, 4 segments per window.
+CONFIG_MAP["transformer_xl_remi_small"] = _remi_lm(LMHParams(
+    **_XL, num_layers=4, embedding_size=256, num_heads=8, filter_size=1024, segment_len=128,
+    mem_len=128, max_seq_len=4 * 128 + 1, batch_size=16, learning_rate=1e-3, warmup_steps=100,
+    decay_steps=2000, min_learning_rate=1e-4, grad_clip=1.0), segments=4)

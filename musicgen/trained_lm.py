@@ -53,10 +53,14 @@ class TrainedLM:
         return self.converter.lm_events(tokens)
 
     # ---- decoding -----------------------------------------------------------------------------
-    def generate_tokens(self, prompt: np.ndarray, n: int, max_events: int, temperature=1.0,
-                        top_k=0, top_p=1.0, seed: Optional[int] = None) -> list:
-        """n token rows continuing `prompt` (1-D ids), each cut after its EOS."""
+    def generate_tokens(self, prompt: np.ndarray, n: int, max_events: int, temperature=None,
+                        top_k=None, top_p=1.0, seed: Optional[int] = None) -> list:
+        """n token rows continuing `prompt` (1-D ids), each cut after its EOS. temperature /
+        top_k None: the config's sampling defaults (hparams sample_temperature / sample_top_k)."""
         from musicgen.models.lm.sampler import Sampler
+        hparams = self.config.hparams
+        temperature = hparams.sample_temperature if temperature is None else temperature
+        top_k = hparams.sample_top_k if top_k is None else top_k
         seed = self.seed if seed is None else seed
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2 ** 31 - 1))
@@ -69,15 +73,17 @@ class TrainedLM:
             rows.extend(row[:length] for row, length in zip(out["tokens"], out["lengths"]))
         return rows
 
-    def sample(self, n: int, max_events: int = 1024, temperature: float = 1.0, top_k: int = 0,
+    def sample(self, n: int, max_events: int = 1024, temperature: Optional[float] = None,
+               top_k: Optional[int] = None,
                top_p: float = 1.0, seed: Optional[int] = None) -> list:
         """n NoteSequences sampled from BOS, each up to max_events events (or its EOS)."""
         prompt = np.asarray([BOS_ID], np.int32)
         return [self.decode(t) for t in self.generate_tokens(prompt, n, max_events, temperature,
                                                               top_k, top_p, seed)]
 
-    def continue_sequence(self, primer, n: int, max_events: int = 1024, temperature: float = 1.0,
-                          top_k: int = 0, top_p: float = 1.0, seed: Optional[int] = None,
+    def continue_sequence(self, primer, n: int, max_events: int = 1024,
+                          temperature: Optional[float] = None, top_k: Optional[int] = None,
+                          top_p: float = 1.0, seed: Optional[int] = None,
                           primer_max_events: int = 0) -> list:
         """n NoteSequences: the primer's events exactly, then up to max_events new ones."""
         prompt = self.encode_primer(primer, primer_max_events)

@@ -19,18 +19,22 @@ from musicgen.families.base import Family, GenerateMode
 from musicgen.families.token_format import TokenBatchFormat
 
 
-def _sampling_kwargs(fv) -> dict:
-    return dict(max_events=fv.max_events, temperature=1.0 if fv.temperature is None
-                else fv.temperature, top_k=fv.top_k, top_p=fv.top_p, seed=fv.seed)
+def _sampling_kwargs(lm, fv) -> dict:
+    """Flags, else the config's sampling defaults (hparams sample_temperature / sample_top_k)."""
+    hparams = lm.config.hparams
+    return dict(max_events=fv.max_events,
+                temperature=hparams.sample_temperature if fv.temperature is None else fv.temperature,
+                top_k=hparams.sample_top_k if fv.top_k is None else fv.top_k, top_p=fv.top_p,
+                seed=fv.seed)
 
 
 def _sample(lm, fv, inputs):
-    return lm.sample(fv.num_outputs, **_sampling_kwargs(fv))
+    return lm.sample(fv.num_outputs, **_sampling_kwargs(lm, fv))
 
 
 def _continue(lm, fv, inputs):
     return lm.continue_sequence(inputs[0], fv.num_outputs, primer_max_events=fv.primer_max_events,
-                                **_sampling_kwargs(fv))
+                                **_sampling_kwargs(lm, fv))
 
 
 def _check_primer(lm, fv, inputs):
@@ -119,8 +123,9 @@ class TokenLMFamily(Family):
                              "last N events (0: all).", lower_bound=0, flag_values=fv)
         flags.DEFINE_integer("max_events", 1024, "Token LMs: most new events per output (stops "
                              "earlier at EOS).", lower_bound=1, flag_values=fv)
-        flags.DEFINE_integer("top_k", 0, "Token LMs: sample among the k most likely events "
-                             "(0: all).", lower_bound=0, flag_values=fv)
+        flags.DEFINE_integer("top_k", None, "Token LMs: sample among the k most likely events "
+                             "(0: all; default: the config's, e.g. 5 for transformer_xl_remi).",
+                             lower_bound=0, flag_values=fv)
         flags.DEFINE_float("top_p", 1.0, "Token LMs: nucleus sampling mass (1: all).",
                            lower_bound=0.0, upper_bound=1.0, flag_values=fv)
 

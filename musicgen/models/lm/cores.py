@@ -47,12 +47,14 @@ class RecurrentCore(keras.layers.Layer):
             shape = shape[:-1] + (size,)
         self.built = True
 
-    def initial_state(self, batch_size: int) -> tuple:
+    def initial_state(self, batch_size: int, max_length: Optional[int] = None) -> tuple:
+        del max_length  # a recurrent state does not grow with the sequence
         return tuple([ops.zeros((batch_size, s), self.compute_dtype)] * self.states_per_layer
                      for s in self.sizes)
 
-    def call(self, x, state: Optional[tuple] = None, training=None):
-        """(B, T, E) -> ((B, T, H), new state). T == 1 runs the cells directly (decoding)."""
+    def call(self, x, state: Optional[tuple] = None, index=None, training=None):
+        """(B, T, E) -> ((B, T, H), new state). T == 1 runs the cells directly (decoding); the
+        position `index` is not needed by a recurrent state."""
         single_step = x.shape[1] == 1
         new_state = []
         for i, (rnn, drop) in enumerate(zip(self.rnns, self.dropouts)):

@@ -9,9 +9,10 @@ padding never is. Training runs Keras' own `train_step`: `call(batch)` returns t
 terms (mean NLL per target token in nats, accuracy) and the exact sums an evaluator aggregates.
 
 Decoding goes through `call_with_cache(token_ids, cache, index)` (the KerasHub CausalLM contract):
-`initial_cache(batch, max_len)` makes the core's state (RNN: per-layer h / c); one call feeds
+`initial_cache(batch, max_len)` makes the core's state (RNN: per-layer h / c; attention cores:
+per-layer key / value buffers of max_len positions, written at `index`); one call feeds
 `token_ids` (B, n) starting at position `index` and returns (logits (B, n, V), new cache). The
-Sampler in `sampler.py` needs nothing else, so a transformer core with a key/value cache slots in.
+Sampler in `sampler.py` needs nothing else.
 
 >>> from musicgen.models.lm.hparams import LMHParams
 >>> lm = TokenLM(LMHParams(rnn_size=[32], embedding_size=16), vocab_size=20)
@@ -38,15 +39,23 @@ def make_core(hparams):
     """The core layer named by hparams.core."""
     if hparams.core in ("rnn", "gru", "lstm"):
         return RecurrentCore(hparams.core, hparams.rnn_size, hparams.dropout, name="core")
+    if hparams.core == "transformer":
+        from musicgen.models.lm.transformer import TransformerCore
+        return TransformerCore(hparams, name="core")
+    if hparams.core == "transformer_xl":
+        from musicgen.models.lm.transformer_xl import TransformerXLCore
+        return TransformerXLCore(hparams, name="core")
     raise ValueError(f"unknown token-LM core {hparams.core!r}")
 
 
 class LMLearningRate(keras.optimizers.schedules.LearningRateSchedule):
-    """constant, or linear warm-up then cosine decay to min_learning_rate over decay_steps."""
+    """Linear warm-up over warmup_steps, then constant, cosine decay to min_learning_rate over
+    decay_steps, or tensor2tensor's rsqrt decay (lr * sqrt(warmup_steps / step) after warm-up)."""
 
     def __init__(self, lr, schedule="constant", decay_steps=1, warmup_steps=0, min_lr=0.0):
-        if schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
+        if schedule not in ("constant", "cosine", "rsqrt"):
+            raise ValueError(f"lr_schedule must be 'constant', 'cosine' or 'rsqrt', got "
+                             f"{schedule!r}")
         self.lr, self.schedule, self.decay_steps = float(lr), schedule, max(int(decay_steps), 1)
         self.warmup_steps, self.min_lr = int(warmup_steps), float(min_lr)
 
@@ -56,6 +65,9 @@ class LMLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         if self.schedule == "cosine":
             t = ops.minimum(step / self.decay_steps, 1.0)
             lr = self.min_lr + 0.5 * (self.lr - self.min_lr) * (1.0 + ops.cos(math.pi * t))
+        elif self.schedule == "rsqrt":
+            lr = lr * ops.sqrt(max(self.warmup_steps, 1) / ops.maximum(step + 1.0,
+                                                                    max(self.warmup_steps, 1)))
         if self.warmup_steps:
             lr = lr * ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
         return lr
@@ -156,12 +168,12 @@ class TokenLM(keras.Model):
 
     # ---- decoding ---------------------------------------------------------------------------
     def initial_cache(self, batch_size: int, max_length: int):
-        """The decoding cache of an empty prefix (RNN: zero states; max_length unused)."""
-        del max_length
-        return self.core.initial_state(batch_size)
+        """The decoding cache of an empty prefix (RNN: zero states; attention: key/value buffers
+        of `max_length` positions)."""
+        return self.core.initial_state(batch_size, max_length)
 
     def call_with_cache(self, token_ids, cache, index):
         """Feed `token_ids` (B, n) at positions index .. index+n-1: (logits (B, n, V), cache)."""
-        del index  # a recurrent state needs no position; attention caches write at `index`
-        h, cache = self.core(self.embedding(ops.cast(token_ids, "int32")), cache, training=False)
+        h, cache = self.core(self.embedding(ops.cast(token_ids, "int32")), cache, index=index,
+                             training=False)
         return self._project(h), cache
