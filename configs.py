@@ -226,7 +226,7 @@ CONFIG_MAP["music_transformer"] = _lm(LMHParams(
 # performance_rnn_small (so their NLLs compare), relative attention up to 256.
 CONFIG_MAP["music_transformer_small"] = _lm(LMHParams(
     **dict(_MT, embedding_size=256, filter_size=1024), num_layers=4, max_relative_position=256,
-    batch_size=16, learning_rate=1e-3, lr_schedule="cosine", warmup_steps=100, decay_steps=1000,
+    batch_size=16, learning_rate=1e-3, lr_schedule="cosine", warmup_steps=50, decay_steps=600,
     min_learning_rate=1e-4, grad_clip=1.0))
 
 # Music GPT-2 (the source material's size): GPT-2 layout (pre-LN, GELU, tied output projection)
@@ -256,5 +256,5 @@ CONFIG_MAP["transformer_xl_remi"] = _remi_lm(LMHParams(
 # CPU-sized: 4 layers, 256 wide, segments of 128 with 128 memory, 4 segments per window.
 CONFIG_MAP["transformer_xl_remi_small"] = _remi_lm(LMHParams(
     **_XL, num_layers=4, embedding_size=256, num_heads=8, filter_size=1024, segment_len=128,
-    mem_len=128, max_seq_len=4 * 128 + 1, batch_size=16, learning_rate=1e-3, warmup_steps=100,
-    decay_steps=1300, min_learning_rate=1e-4, grad_clip=1.0), segments=4)
+    mem_len=128, max_seq_len=4 * 128 + 1, batch_size=16, learning_rate=1e-3, warmup_steps=50,
+    decay_steps=800, min_learning_rate=1e-4, grad_clip=1.0), segments=4)

@@ -34,6 +34,7 @@ class TrainedLM:
         self.config_name, self.config, self.model = config_name, config, model
         self.converter = config_lib.converter_for(config, "infer")
         self.seed, self.batch_size = seed, max(1, int(batch_size))
+        self.decode_reports: list = []
 
     # ---- ids ----------------------------------------------------------------------------------
     def encode_primer(self, note_sequence, max_events: int = 0) -> np.ndarray:
@@ -45,8 +46,18 @@ class TrainedLM:
         return tokens
 
     def decode(self, tokens) -> "object":
-        """NoteSequence of one id row (stops at EOS)."""
-        return self.converter.lm_decode(tokens)
+        """NoteSequence of one id row (stops at EOS). A stream that is not well formed (REMI: a
+        Position before any Bar, a Duration with no note ...) decodes leniently; the repairs are
+        counted in `self.decode_reports` (one {reason: count} per decoded row) and logged."""
+        report = {}
+        ns = self.converter.lm_decode(tokens, report)
+        self.decode_reports.append(report)
+        if report:
+            from absl import logging
+            logging.warning("%s: output %d decoded leniently: %s", self.config_name,
+                            len(self.decode_reports),
+                            ", ".join(f"{n} x {reason}" for reason, n in sorted(report.items())))
+        return ns
 
     def events_of(self, tokens) -> list:
         """Event ids of a token row: BOS / PAD dropped, cut at EOS (the converter's lm_events)."""

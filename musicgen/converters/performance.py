@@ -130,8 +130,9 @@ class PerformanceConverter(token_utils.TokenLMConverter):
                     max_shift_steps=self._max_shift_steps)
 
     # ---- events -> NoteSequence -------------------------------------------------------------
-    def decode_ids(self, ids: Sequence[int]) -> music_pb2.NoteSequence:
-        """NoteSequence of a list of event ids (END and anything after it ignored)."""
+    def decode_ids(self, ids: Sequence[int], report: Optional[dict] = None) -> music_pb2.NoteSequence:
+        """NoteSequence of a list of event ids (END and anything after it ignored). `report` is
+        unused: every performance event stream decodes (note_seq drops unmatched NOTE_OFFs)."""
         perf = performance_lib.Performance(
             steps_per_second=self._steps_per_second, num_velocity_bins=self._num_velocity_bins,
             max_shift_steps=self._max_shift_steps)

@@ -276,9 +276,16 @@ class RemiConverter(token_utils.TokenLMConverter):
                     tokens=self._vocab.tokens)
 
     # ---- tokens -> NoteSequence ---------------------------------------------------------------
-    def decode_tokens(self, tokens: Sequence[str]) -> music_pb2.NoteSequence:
-        """NoteSequence of a token list; tokens out of grammar order are skipped."""
+    def decode_tokens(self, tokens: Sequence[str],
+                      report: Optional[dict] = None) -> music_pb2.NoteSequence:
+        """NoteSequence of a token list, leniently: a token out of grammar order is skipped (or,
+        for a Position before any Bar, read as bar 0) and counted in `report` ({reason: count},
+        see DECODE_ISSUES) when one is given; never raises on a token of the vocabulary."""
         state = dict(bar=-1, pos=0, tempo_class=None, velocity=100, pitch=None)
+        report = {} if report is None else report
+
+        def count(reason):
+            report[reason] = report.get(reason, 0) + 1
         tempos, notes, chords = [(0, float(constants.DEFAULT_QUARTERS_PER_MINUTE))], [], []
         classes = dict(TEMPO_CLASSES)
         for token in tokens:
@@ -286,13 +293,22 @@ class RemiConverter(token_utils.TokenLMConverter):
             step = max(state["bar"], 0) * self._positions_per_bar + state["pos"]
             if kind == "EOS":
                 break
+            if state["pitch"] is not None and kind not in ("Duration", "Pitch"):
+                count("pitch without a duration")
+                state["pitch"] = None
             if kind == "Bar":
                 state.update(bar=state["bar"] + 1, pos=0, pitch=None)
             elif kind == "Position":
+                if state["bar"] < 0:
+                    count("position before any bar")  # read as bar 0; the next Bar is bar 1
+                    state["bar"] = 0
                 state.update(pos=int(value), pitch=None)
             elif kind == "TempoClass":
                 state["tempo_class"] = value
-            elif kind == "TempoValue" and state["tempo_class"] is not None:
+            elif kind == "TempoValue":
+                if state["tempo_class"] is None:
+                    count("tempo value without a tempo class")
+                    continue
                 qpm = float(classes[state["tempo_class"]] + int(value))
                 tempos = [t for t in tempos if t[0] < step] + [(step, qpm)]
             elif kind == "Chord":
@@ -301,10 +317,17 @@ class RemiConverter(token_utils.TokenLMConverter):
                 state["velocity"] = performance_lib.velocity_bin_to_velocity(
                     int(value), self._num_velocity_bins)
             elif kind == "Pitch":
+                if state["pitch"] is not None:
+                    count("pitch without a duration")
                 state["pitch"] = int(value)
-            elif kind == "Duration" and state["pitch"] is not None:
+            elif kind == "Duration":
+                if state["pitch"] is None:
+                    count("duration with no note")
+                    continue
                 notes.append((state["pitch"], state["velocity"], step, step + int(value)))
                 state["pitch"] = None
+        if state["pitch"] is not None:
+            count("pitch without a duration")
         return self._sequence(tempos, notes, chords)
 
     def _sequence(self, tempos, notes, chords) -> music_pb2.NoteSequence:
@@ -330,5 +353,5 @@ class RemiConverter(token_utils.TokenLMConverter):
         ns.total_time = max([n.end_time for n in ns.notes], default=0.0)
         return ns
 
-    def decode_ids(self, ids: Sequence[int]) -> music_pb2.NoteSequence:
-        return self.decode_tokens(self._vocab.decode(ids))
+    def decode_ids(self, ids: Sequence[int], report: Optional[dict] = None) -> music_pb2.NoteSequence:
+        return self.decode_tokens(self._vocab.decode(ids), report)

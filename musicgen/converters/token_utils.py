@@ -165,7 +165,9 @@ class TokenLMConverter(BaseNoteSequenceConverter):
     def id_windows(self, note_sequence: music_pb2.NoteSequence) -> list:
         raise NotImplementedError
 
-    def decode_ids(self, ids: Sequence[int]) -> music_pb2.NoteSequence:
+    def decode_ids(self, ids: Sequence[int], report: Optional[dict] = None) -> music_pb2.NoteSequence:
+        """NoteSequence of event ids; malformed streams decode leniently, each repair counted in
+        `report` ({reason: count}) when given."""
         raise NotImplementedError
 
     def to_tensors(self, note_sequence: music_pb2.NoteSequence) -> ConverterTensors:
@@ -247,9 +249,10 @@ class TokenLMConverter(BaseNoteSequenceConverter):
                 events.append(e)
         return events
 
-    def lm_decode(self, tokens: Sequence[int]) -> music_pb2.NoteSequence:
-        """NoteSequence of a token-LM id list (`lm_events` decoded)."""
-        ns = self.decode_ids(self.lm_events(tokens))
+    def lm_decode(self, tokens: Sequence[int], report: Optional[dict] = None) -> music_pb2.NoteSequence:
+        """NoteSequence of a token-LM id list (`lm_events` decoded leniently; repairs counted in
+        `report` when given)."""
+        ns = self.decode_ids(self.lm_events(tokens), report)
         _exact_midi_resolution(ns)
         return ns
 

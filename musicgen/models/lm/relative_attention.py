@@ -72,7 +72,7 @@ def naive_relative_logits(q, embeddings):
 def cached_relative_logits(q, embeddings, index, num_keys: int):
     """Relative logits (B, H, n, num_keys) of queries at positions index .. index+n-1 against key
     positions 0 .. num_keys-1, read from q . E^T at each distance (no skew); 0 where the distance
-    is >= max_rel. Distances < 0 (future keys) get 0 here and are masked by the caller."""
+    is >= max_rel or < 0 (future keys, masked by the caller)."""
     batch, heads, n, _ = q.shape
     max_rel = embeddings.shape[1]
     by_distance = ops.einsum("bhnd,hmd->bhnm", q, embeddings)          # (B, H, n, max_rel)
@@ -80,7 +80,8 @@ def cached_relative_logits(q, embeddings, index, num_keys: int):
     take = ops.broadcast_to(ops.clip(distance, 0, max_rel - 1)[None, None],
                             (ops.shape(q)[0], heads, n, num_keys))
     rel = ops.take_along_axis(by_distance, take, axis=-1)
-    return ops.where((distance < max_rel)[None, None], rel, ops.zeros_like(rel))
+    valid = ops.logical_and(distance >= 0, distance < max_rel)
+    return ops.where(valid[None, None], rel, ops.zeros_like(rel))
 
 
 def _query_positions(index, n: int):
