@@ -194,3 +194,39 @@ def test_malformed_remi_streams_decode_leniently_and_are_counted():
     rng = np.random.default_rng(0)
     for _ in range(20):
         conv.decode_ids(rng.integers(0, len(conv.vocabulary), 200).tolist(), {})
+
+
+# ---- the same commands: train a few steps, then generate from the run dir ----------------------
+TINY_ATTENTION = "num_layers=1,embedding_size=16,num_heads=2,filter_size=32,batch_size=4"
+
+
+@pytest.fixture(scope="module")
+def piano_ns(tmp_path_factory):
+    from lm_testlib import write_piano_shards
+    return write_piano_shards(tmp_path_factory.mktemp("piano_ns_attention"),
+                              counts=(("train", 3), ("validation", 1), ("test", 1)))
+
+
+@pytest.mark.parametrize("name", ["music_transformer_small", "music_gpt2_small",
+                                  "transformer_xl_remi_small"])
+def test_train_then_generate_sample_and_continue_write_midi_with_notes(name, piano_ns, tmp_path):
+    from absl import flags
+
+    from lm_testlib import piano_sequence
+    from musicgen import generate, midi_io, train
+    run_dir = str(tmp_path / "run")
+    assert train.train(name, run_dir, num_steps=2, hparams_str=TINY_ATTENTION,
+                       input_kwargs={"dataset_dir": piano_ns, "seed": 1}, save_checkpoint_steps=2,
+                       log_every=1, progress=False) == 2
+    primer_path = str(tmp_path / "primer.mid")
+    midi_io.note_sequence_to_midi_file(piano_sequence(30, seed=2), primer_path)
+    for mode in ("sample", "continue"):
+        fv = generate.define_flags(flags.FlagValues())
+        fv(["generate", f"--run_dir={run_dir}", f"--mode={mode}", "--max_events=256",
+            "--num_outputs=2", "--seed=3", f"--primer_midi={primer_path}",
+            f"--output_dir={tmp_path / mode}"])
+        paths = generate.run(fv)
+        assert len(paths) == 2
+        for path in paths:
+            ns = midi_io.midi_file_to_note_sequence(path)
+            assert ns.notes, (name, mode, path)

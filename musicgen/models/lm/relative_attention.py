@@ -66,7 +66,8 @@ def naive_relative_logits(q, embeddings):
     valid = ops.logical_and(distance >= 0, distance < max_rel)
     gathered = ops.take(embeddings, ops.clip(distance, 0, max_rel - 1), axis=1)  # (H, L, L, dh)
     gathered = gathered * ops.cast(valid, gathered.dtype)[None, :, :, None]
-    return ops.einsum("bhid,hijd->bhij", q, gathered)
+    # (1, H, L, L, dh) @ (B, H, L, dh, 1): no transposed copy of the gathered tensor
+    return ops.squeeze(ops.matmul(gathered[None], q[..., None]), -1)
 
 
 def cached_relative_logits(q, embeddings, index, num_keys: int):
