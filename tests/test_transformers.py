@@ -230,3 +230,13 @@ def test_train_then_generate_sample_and_continue_write_midi_with_notes(name, pia
         for path in paths:
             ns = midi_io.midi_file_to_note_sequence(path)
             assert ns.notes, (name, mode, path)
+
+
+@pytest.mark.parametrize("module", ["musicgen.models.lm.relative_attention",
+                                    "musicgen.models.lm.transformer",
+                                    "musicgen.models.lm.transformer_xl"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
