@@ -165,20 +165,10 @@ def forward_flops_per_position(config) -> float:
 
 
 def bench_training(name, steps=4, warmup=1, hparams=None) -> dict:
+    from lm_speed import time_train_steps
     config, model = build(name, hparams)
-    model.compile(optimizer=model.make_optimizer())
+    times, logs = time_train_steps(name, config, model, steps, warmup)
     b, t = config.hparams.batch_size, config.hparams.max_seq_len
-    rng = np.random.default_rng(0)
-    tokens = rng.integers(3, config.data_converter.vocab_size, (b, t)).astype(np.int32)
-    tokens[:, 0] = 2
-    batch = {"tokens": tokens, "lengths": np.full((b,), t, np.int32)}
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        logs = model.train_on_batch(batch, return_dict=True)
-        times.append(time.perf_counter() - t0)
-        print(f"  {name} B={b} step {i}: {times[-1]:.2f}s nll {logs['nll']:.3f}", flush=True,
-              file=sys.stderr)
     med = statistics.median(times[warmup:]) if steps else times[-1]
     positions = b * (t - 1)
     flops = 3 * forward_flops_per_position(config) * positions

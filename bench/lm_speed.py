@@ -95,8 +95,8 @@ def bench_sampling(name, new_events, batch, reps):
             "python_times_s": p_times}
 
 
-def bench_training(name, batch_size, steps, warmup):
-    config, model = build(name, batch_size)
+def time_train_steps(name, config, model, steps, warmup):
+    """Step times of Keras' compiled train step on one full batch of random ids (+ last logs)."""
     model.compile(optimizer=model.make_optimizer())
     b, t = config.hparams.batch_size, config.hparams.max_seq_len
     rng = np.random.default_rng(0)
@@ -108,7 +108,15 @@ def bench_training(name, batch_size, steps, warmup):
         t0 = time.perf_counter()
         logs = model.train_on_batch(batch, return_dict=True)
         times.append(time.perf_counter() - t0)
-        print(f"  {name} B={b} step {i}: {times[-1]:.3f}s nll {logs['nll']:.3f}", flush=True)
+        print(f"  {name} B={b} step {i}: {times[-1]:.3f}s nll {logs['nll']:.3f}", flush=True,
+              file=sys.stderr)
+    return times, logs
+
+
+def bench_training(name, batch_size, steps, warmup):
+    config, model = build(name, batch_size)
+    times, _ = time_train_steps(name, config, model, steps, warmup)
+    b, t = config.hparams.batch_size, config.hparams.max_seq_len
     med = statistics.median(times[warmup:])
     positions = b * (t - 1)
     flops = 3 * forward_flops_per_position(config) * positions
