@@ -4,10 +4,11 @@ backend: no TensorFlow, converters or configs.
 
   KERAS_BACKEND=jax python bench/lm_backend_check.py  ->  bench/results/lm_backend_check_<backend>.json
 
-For each core (rnn, gru, lstm): 30 training steps on a fixed synthetic "language" (each token is the
+For each core (rnn, gru, lstm, transformer, transformer_xl): 60 training steps on a fixed synthetic "language" (each token is the
 previous one + 1 modulo the event range, so a model can learn it); the loss must fall; greedy
 sampling from a prompt must continue the pattern after training; the compiled sampler must equal the
-Python loop; save_weights -> load_weights into a fresh model must give identical logits.
+Python loop; save_weights -> load_weights into a fresh model must give identical logits; the
+cached step-by-step logits must equal the full pass (attention caches, RNN states alike).
 """
 from __future__ import annotations
 
@@ -38,9 +39,25 @@ def batch(rng):
     return {"tokens": tokens, "lengths": np.full((B,), T, np.int32)}
 
 
+ATTENTION = dict(num_layers=2, num_heads=2, filter_size=32, max_relative_position=16,
+                 segment_len=8, mem_len=8)
+
+
+def cached_equals_full(model, tokens) -> float:
+    """Max |cached step logits - full-pass logits| over a prefill + one token per step."""
+    cache = model.initial_cache(tokens.shape[0], tokens.shape[1])
+    logits, cache = model.call_with_cache(tokens[:, :4], cache, 0)
+    steps = [ops.convert_to_numpy(logits)]
+    for i in range(4, tokens.shape[1]):
+        logits, cache = model.call_with_cache(tokens[:, i:i + 1], cache, i)
+        steps.append(ops.convert_to_numpy(logits))
+    full = ops.convert_to_numpy(model.logits(tokens))
+    return float(np.abs(np.concatenate(steps, axis=1) - full).max())
+
+
 def check(core):
     keras.utils.set_random_seed(0)
-    hp = LMHParams(core=core, rnn_size=[32], embedding_size=16, learning_rate=1e-2)
+    hp = LMHParams(core=core, rnn_size=[32], embedding_size=16, learning_rate=1e-2, **ATTENTION)
     model = TokenLM(hp, VOCAB)
     model.compile(optimizer=model.make_optimizer())
     rng = np.random.default_rng(0)
@@ -59,18 +76,20 @@ def check(core):
         x = batch(rng)["tokens"]
         same = bool(np.array_equal(ops.convert_to_numpy(model.logits(x)),
                                    ops.convert_to_numpy(other.logits(x))))
+        cache_error = cached_equals_full(model, x)
     return {"core": core, "first_loss": losses[0], "last_loss": losses[-1],
             "loss_fell": losses[-1] < 0.5 * losses[0], "greedy": greedy, "greedy_expected": want,
             "greedy_continues_pattern": greedy == want,
             "compiled_equals_python_loop": bool(np.array_equal(compiled, python)),
-            "weights_round_trip_identical": same}
+            "weights_round_trip_identical": same, "cached_vs_full_max_abs": cache_error,
+            "cached_equals_full": cache_error < 1e-4}
 
 
 def main():
     t0 = time.time()
-    results = [check(c) for c in ("rnn", "gru", "lstm")]
+    results = [check(c) for c in ("rnn", "gru", "lstm", "transformer", "transformer_xl")]
     ok = all(r["loss_fell"] and r["compiled_equals_python_loop"] and
-             r["weights_round_trip_identical"] for r in results)
+             r["weights_round_trip_identical"] and r["cached_equals_full"] for r in results)
     out = {"backend": keras.backend.backend(), "keras": keras.__version__, "ok": ok,
            "results": results, "seconds": round(time.time() - t0, 1),
            "date": time.strftime("%Y-%m-%d %H:%M")}
