@@ -55,7 +55,10 @@ def test_padding_never_changes_the_loss():
 
 @pytest.mark.parametrize("name", LM_CONFIGS)
 def test_every_lm_config_trains_a_step(name):
-    cfg = configs.update_config(configs.CONFIG_MAP[name], "rnn_size=[16],embedding_size=8")
+    tiny = ("rnn_size=[16],embedding_size=8" if configs.CONFIG_MAP[name].hparams.core in
+            ("rnn", "gru", "lstm") else "num_layers=1,embedding_size=16,num_heads=2,filter_size=32,"
+            "max_seq_len=64,segment_len=16,mem_len=16")
+    cfg = configs.update_config(configs.CONFIG_MAP[name], tiny)
     model = configs.build_model(cfg, compile=False, seed=1)
     model.compile(optimizer=model.make_optimizer())
     fmt = cfg.family.batch_format(cfg)
