@@ -189,7 +189,7 @@ def test_malformed_remi_streams_decode_leniently_and_are_counted():
     assert report == {"position before any bar": 1, "duration with no note": 1,
                       "tempo value without a tempo class": 1, "pitch without a duration": 2}
     assert sorted((n.pitch, round(n.start_time, 3)) for n in ns.notes) == [
-        (60, 0.375), (67, 2.5)]
+        (60, 0.375), (67, 0.5)]  # tokens before the first Bar belong to bar 0, as the Bar does
     # Random id streams never crash.
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -240,3 +240,19 @@ def test_docstring_examples_run(module):
     import importlib
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_sampling_defaults_come_from_the_config_unless_a_flag_is_given():
+    from types import SimpleNamespace
+
+    from musicgen.families.token_lm import _sampling_kwargs
+    lm = SimpleNamespace(config=get_config("transformer_xl_remi_small")[1])
+    fv = SimpleNamespace(max_events=8, temperature=None, top_k=None, top_p=1.0, seed=1)
+    kwargs = _sampling_kwargs(lm, fv)
+    assert (kwargs["temperature"], kwargs["top_k"]) == (1.2, 5)
+    fv.temperature, fv.top_k = 0.5, 0
+    kwargs = _sampling_kwargs(lm, fv)
+    assert (kwargs["temperature"], kwargs["top_k"]) == (0.5, 0)
+    rnn = SimpleNamespace(config=get_config("performance_rnn_small")[1])
+    fv.temperature = fv.top_k = None
+    assert (_sampling_kwargs(rnn, fv)["temperature"], _sampling_kwargs(rnn, fv)["top_k"]) == (1.0, 0)

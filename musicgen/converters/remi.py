@@ -279,8 +279,8 @@ class RemiConverter(token_utils.TokenLMConverter):
     def decode_tokens(self, tokens: Sequence[str],
                       report: Optional[dict] = None) -> music_pb2.NoteSequence:
         """NoteSequence of a token list, leniently: a token out of grammar order is skipped (or,
-        for a Position before any Bar, read as bar 0) and counted in `report` ({reason: count},
-        see DECODE_ISSUES) when one is given; never raises on a token of the vocabulary."""
+        for a Position before any Bar, read as bar 0) and counted in `report` ({reason: count})
+        when one is given; never raises on a token of the vocabulary."""
         state = dict(bar=-1, pos=0, tempo_class=None, velocity=100, pitch=None)
         report = {} if report is None else report
 
@@ -300,8 +300,7 @@ class RemiConverter(token_utils.TokenLMConverter):
                 state.update(bar=state["bar"] + 1, pos=0, pitch=None)
             elif kind == "Position":
                 if state["bar"] < 0:
-                    count("position before any bar")  # read as bar 0; the next Bar is bar 1
-                    state["bar"] = 0
+                    count("position before any bar")  # read as bar 0 (as is the first Bar)
                 state.update(pos=int(value), pitch=None)
             elif kind == "TempoClass":
                 state["tempo_class"] = value
