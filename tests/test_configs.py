@@ -38,12 +38,23 @@ LMS = {
     "gru_lm": ("gru", [512, 512], 64, 1e-3, 3.0),
     "lstm_lm": ("lstm", [512, 512], 64, 1e-3, 3.0),
 }
+# Attention LMs (their published sizes are checked in test_transformers.py): core, width, layers.
+ATTENTION_LMS = {
+    "music_transformer": ("transformer", 512, 16), "music_transformer_small": ("transformer", 256, 4),
+    "music_gpt2": ("transformer", 512, 8), "music_gpt2_small": ("transformer", 256, 4),
+    "transformer_xl_remi": ("transformer_xl", 512, 12),
+    "transformer_xl_remi_small": ("transformer_xl", 256, 4),
+}
 
 
 def test_config_map_has_exactly_the_expected_configs():
-    assert sorted(configs.CONFIG_MAP) == sorted(list(MAGENTA) + list(LMS))
+    assert sorted(configs.CONFIG_MAP) == sorted(list(MAGENTA) + list(LMS) + list(ATTENTION_LMS))
     assert {n for n, c in configs.CONFIG_MAP.items() if c.family.name == "vae"} == set(MAGENTA)
-    assert {n for n, c in configs.CONFIG_MAP.items() if c.family.name == "token_lm"} == set(LMS)
+    assert {n for n, c in configs.CONFIG_MAP.items() if c.family.name == "token_lm"} == (
+        set(LMS) | set(ATTENTION_LMS))
+    for name, (core, width, layers) in ATTENTION_LMS.items():
+        hp = configs.CONFIG_MAP[name].hparams
+        assert (hp.core, hp.embedding_size, hp.num_layers) == (core, width, layers), name
 
 
 @pytest.mark.parametrize("name", sorted(LMS))
@@ -79,7 +90,8 @@ def test_converters_and_defaults():
     for name, cfg in cm.items():
         assert not isinstance(cfg.data_converter, config_lib.MissingConverter), name
         expected = {"groovae": "groove", "drums": "groove", "mel": "maestro+nottingham",
-                    "trio": None, "performance": "maestro", "_lm": "maestro"}
+                    "trio": None, "performance": "maestro", "_lm": "maestro",
+                    "transformer": "maestro", "gpt2": "maestro"}
         key = next(k for k in expected if k in name)
         assert cfg.default_dataset == expected[key], name
 
