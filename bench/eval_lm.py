@@ -27,6 +27,7 @@ def main(argv=None) -> list:
     ap.add_argument("--checkpoint", default=None, help="default: the bundled model")
     ap.add_argument("--ns_dir", default=os.path.join(ROOT, "out", "maestro_ns"))
     ap.add_argument("--splits", default="validation,test")
+    ap.add_argument("--render_only", action="store_true", help="rewrite the .md from the .json")
     args = ap.parse_args(argv)
     if not os.path.exists(os.path.join(args.ns_dir, "manifest.json")):
         subprocess.run([sys.executable, "-m", "pipelines.convert_midi", "--dataset=maestro",
@@ -39,19 +40,27 @@ def main(argv=None) -> list:
                f"--dataset_dir={args.ns_dir}", f"--split={split}", f"--output_json={out}.json"]
         if args.checkpoint:
             cmd.append(f"--checkpoint={args.checkpoint}")
-        print("+", " ".join(cmd), flush=True)
-        subprocess.run(cmd, cwd=ROOT, env=ENV, check=True)
+        if not args.render_only:
+            print("+", " ".join(cmd), flush=True)
+            subprocess.run(cmd, cwd=ROOT, env=ENV, check=True)
         report = json.load(open(out + ".json", encoding="utf-8"))
-        with open(out + ".md", "w", encoding="utf-8") as f:
-            f.write(f"# {report['config']} on the MAESTRO subset's `{split}` split "
-                    f"({report['results']['trained']['windows']} windows of <= 512 events)\n\n"
-                    f"Checkpoint `{os.path.relpath(report['checkpoint'], ROOT)}` (step "
-                    f"{report['checkpoint_step']}). NLL in nats per predicted token (events and "
-                    f"EOS); floors computed in the same run: uniform = ln 391, train unigram = "
-                    f"add-one smoothed train-split token counts. `bench/eval_lm.py`, "
-                    f"{report['date']}.\n\n{report['table']}\n")
+        render(report, split, out)
         reports.append(report)
     return reports
+
+
+def render(report, split, out):
+    """bench/results/eval_<config>_<split>.md from the evaluator's report."""
+    import math
+    vocab = round(math.exp(report["results"]["uniform"]["nll"]))
+    with open(out + ".md", "w", encoding="utf-8") as f:
+        f.write(f"# {report['config']} on the MAESTRO subset's `{split}` split "
+                f"({report['results']['trained']['windows']} eval windows)\n\n"
+                f"Checkpoint `{os.path.relpath(report['checkpoint'], ROOT)}` (step "
+                f"{report['checkpoint_step']}). NLL in nats per predicted token (every token after "
+                f"BOS, EOS included); floors computed in the same run: uniform = ln {vocab}, train "
+                f"unigram = add-one smoothed train-split token counts. `bench/eval_lm.py`, "
+                f"{report['date']}.\n\n{report['table']}\n")
 
 
 if __name__ == "__main__":
