@@ -156,7 +156,34 @@ def parse_hparams(hparams, overrides):
     for name, raw in items.items():
         default = getattr(hparams, name)
         values[name] = _coerce(name, raw, default) if isinstance(raw, str) else raw
+        check_hparam_range(name, values[name])
     return dataclasses.replace(hparams, **values)
+
+
+def check_hparam_range(name: str, value) -> None:
+    """ValueError naming the hparam for a value no training could use: NaN / inf anywhere, a
+    learning rate outside (0, 1], a negative minimum learning rate, a batch size or layer size
+    below 1, a dropout rate outside [0, 1)."""
+    import math
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            check_hparam_range(name, v)
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    problem = None
+    if not math.isfinite(value):
+        problem = "is not a finite number"
+    elif name == "learning_rate" and not 0.0 < value <= 1.0:
+        problem = "must be in (0, 1]"
+    elif name == "min_learning_rate" and not 0.0 <= value <= 1.0:
+        problem = "must be in [0, 1]"
+    elif (name in ("batch_size", "num_layers", "num_heads") or name.endswith("_size")) and value < 1:
+        problem = "must be >= 1"
+    elif name.endswith("dropout") and not 0.0 <= value < 1.0:
+        problem = "must be in [0, 1)"
+    if problem:
+        raise ValueError(f"hparam {name}={value} {problem}")
 
 
 def update_config(config: Config, overrides) -> Config:

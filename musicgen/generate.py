@@ -105,6 +105,12 @@ def checkpoint_flag(fv):
     """(checkpoint prefix, config name or None) to load; checks --run_dir / --checkpoint_file.
 
     With neither: the bundled model of --config (default groovae_4bar)."""
+    if fv.config:
+        from musicgen.config import config_names
+        names = config_names()
+        if fv.config not in names:
+            raise FlagError(f"--config: unknown config {fv.config!r}; valid configs: "
+                            f"{', '.join(names)}")
     if fv.run_dir and fv.checkpoint_file:
         raise FlagError("--run_dir and --checkpoint_file are exclusive: pass only one")
     for name in ("run_dir", "checkpoint_file"):

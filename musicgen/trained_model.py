@@ -150,10 +150,16 @@ class TrainedModel:
         return int(self._config.hparams.max_seq_len)
 
     # ---- sampling / decoding -----------------------------------------------------------------
-    def sample(self, n: Optional[int] = None, length: Optional[int] = None,
+    def sample(self, n: Optional[int] = None, *, length: Optional[int] = None,
                temperature: float = 0.5, same_z: bool = False) -> list:
-        """`n` (default: batch_size) NoteSequences decoded from z ~ N(0, I)."""
-        n = n or self._batch_size
+        """`n` (default: batch_size) NoteSequences decoded from z ~ N(0, I).
+
+        length / temperature / same_z are keyword-only: Magenta's positional `sample(4, 1.0)`
+        meant length 1 (one step), which is never what a caller wants."""
+        n = self._batch_size if n is None else n
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"sample: n must be a whole number >= 1, got {n!r}")
+        check_temperature(temperature)
         if same_z:
             z = np.tile(self._rng.standard_normal((1, self.z_size)), (n, 1))
         else:
@@ -166,6 +172,10 @@ class TrainedModel:
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.z_size:
             raise ValueError(f"z must have shape (n, {self.z_size}), got {z.shape}")
+        if length is not None and (isinstance(length, bool) or not isinstance(
+                length, (int, np.integer)) or length < 1):
+            raise ValueError(f"length must be a whole number of steps >= 1, got {length!r}")
+        check_temperature(temperature)
         length = int(length or self.max_seq_len)
         outputs = []
         for start in range(0, len(z), self._batch_size):
@@ -257,3 +267,11 @@ class TrainedModel:
         _, mu, _ = self.encode(seqs, first_window=first_window)
         out = self.decode(mu, length=length, temperature=temperature)
         return out[0] if single else out
+
+
+def check_temperature(temperature) -> None:
+    """ValueError for a temperature no sampler can use (negative, NaN, inf or not a number)."""
+    import math
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)) \
+            or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")

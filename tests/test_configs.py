@@ -156,3 +156,25 @@ def test_every_config_builds_and_trains_one_step(name):
     changed = sum(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert changed >= len(model.trainable_weights) - 2  # every layer moved (biases may not)
     assert model.uses_scheduled_sampling == (cfg.hparams.sampling_schedule != "constant")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("learning_rate=-1", r"learning_rate=-1.0 must be in \(0, 1\]"),
+    ("learning_rate=1e10", r"learning_rate=10000000000.0 must be in \(0, 1\]"),
+    ("learning_rate=nan", "learning_rate=nan is not a finite number"),
+    ("free_bits=inf", "free_bits=inf is not a finite number"),
+    ("batch_size=0", "batch_size=0 must be >= 1"),
+    ("enc_rnn_size=[16,0]", "enc_rnn_size=0 must be >= 1"),
+])
+def test_hparams_out_of_range_are_refused_naming_the_hparam(override, message):
+    with pytest.raises(ValueError, match=message):
+        configs.update_config(configs.CONFIG_MAP["groovae_4bar"], override)
+
+
+def test_lm_hparams_ranges_and_every_default_passes():
+    import dataclasses
+    with pytest.raises(ValueError, match="dropout=1.0 must be in"):
+        configs.update_config(configs.CONFIG_MAP["music_transformer_small"], "dropout=1.0")
+    for name, cfg in configs.CONFIG_MAP.items():
+        for f in dataclasses.fields(cfg.hparams):
+            config_lib.check_hparam_range(f.name, getattr(cfg.hparams, f.name))

@@ -143,7 +143,8 @@ def test_tapify_with_fixed_velocities():
     conv = GrooveConverter(split_bars=None, tapify=True, fixed_velocities=True)
     t = conv.to_tensors(make_seq(ONE_BAR))
     assert_notes(ONE_BAR, conv.from_tensors(t.outputs)[0].notes)
-    assert_notes([(p, 0, s, e) for p, _, s, e in TAP_BAR], conv.from_tensors(t.inputs)[0].notes)
+    # Magenta decodes the fixed (zero) tap velocities as velocity 0, a MIDI note-off: clipped to 1.
+    assert_notes([(p, 1, s, e) for p, _, s, e in TAP_BAR], conv.from_tensors(t.inputs)[0].notes)
 
 
 def test_tapify_with_note_dropout():
@@ -180,7 +181,9 @@ def test_humanize():
     conv = GrooveConverter(split_bars=None, humanize=True)
     t = conv.to_tensors(make_seq(ONE_BAR))
     assert_notes(ONE_BAR, conv.from_tensors(t.outputs)[0].notes)
-    assert_notes(QUANTIZED_BAR, conv.from_tensors(t.inputs)[0].notes)
+    # Magenta decodes the zeroed input velocities as 0 (a MIDI note-off): clipped to 1 here.
+    assert_notes([(p, 1, s, e) for p, _, s, e in QUANTIZED_BAR],
+                 conv.from_tensors(t.inputs)[0].notes)
     np.testing.assert_array_equal(t.inputs[0][:, 9:], 0)
 
 
@@ -348,7 +351,8 @@ def test_decoding_clips_velocity_and_offset():
     sample[6, [2, 11, 20]] = [0.9, -0.2, -5.0]
     sample[7, [8, 17, 26]] = [1.0, 0.7, 0.5]  # velocity 88.9 rounds to 89
     notes = note_tuples(GrooveConverter().from_tensors([sample])[0].notes)
-    assert notes == [(36, 127, pytest.approx(0.3125)), (42, 0, pytest.approx(0.8125)),
+    # velocity -0.2 clips to 1, not 0: a velocity-0 note-on is a note-off and would vanish
+    assert notes == [(36, 127, pytest.approx(0.3125)), (42, 1, pytest.approx(0.8125)),
                      (51, 89, pytest.approx(0.84375))]
 
 
@@ -450,3 +454,24 @@ def test_shared_groove_files_round_trip():
     paths = sorted(glob.glob(os.path.join(root, "*_4-4.mid")))[:6]
     assert len(paths) == 6
     assert sum(check_real_file(path) for path in paths) > 0
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_zero_velocity_hits_are_written_at_velocity_1(tmp_path, categorical):
+    """A hit decoded with velocity 0 would be a MIDI note-off: it is clipped to 1 and kept."""
+    from musicgen import midi_io
+    conv = (GrooveConverter(split_bars=1, num_velocity_bins=8, num_offset_bins=8) if categorical
+            else GrooveConverter(split_bars=1))
+    d = len(conv.pitch_classes)
+    sample = np.zeros((16, conv.output_depth), np.float32)
+    if categorical:
+        sample[0, 0] = 1.0                       # hit, velocity bin 0, offset bin 4 (centre)
+        sample[0, d] = 1.0
+        sample[0, d + 8 * d + 4] = 1.0
+    else:
+        sample[0, 0] = 1.0                       # hit of class 0 with velocity 0.0
+    (ns,) = conv.from_tensors([sample])
+    assert [n.velocity for n in ns.notes] == [1]
+    path = str(tmp_path / "v.mid")
+    midi_io.note_sequence_to_midi_file(ns, path)
+    assert len(midi_io.midi_file_to_note_sequence(path).notes) == 1

@@ -89,6 +89,7 @@ def test_run_dir_of_a_training_run(tmp_path):
     (["--checkpoint_file=/no/such.weights.h5"], r"--checkpoint_file: .*/no/such\.weights\.h5"),
     (["--run_dir=/no/run"], r"--run_dir: .*/no/run"),
     (["--config=cat-mel_2bar_small"], r"--config=cat-mel_2bar_small needs --run_dir"),
+    (["--config=nonexistent"], r"--config: unknown config 'nonexistent'; valid configs: .*groovae_4bar"),
     (["--mode=interpolate", f"--input_midi_1={ROCK}"], r"--input_midi_2 is required"),
     (["--mode=reconstruct", "--input_midi_1=/no/such.mid"], r"--input_midi_1: file not found"),
 ])

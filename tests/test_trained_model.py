@@ -166,3 +166,17 @@ def test_wraps_a_built_model_with_its_own_hparams():
     seqs = tm.sample(2, temperature=1.0)
     assert len(seqs) == 2 and all(n.is_drum for ns in seqs for n in ns.notes)
     assert max(n.start_time for ns in seqs for n in ns.notes) < 4.0  # 2 bars at 120 qpm
+
+
+def test_sample_api_traps_are_errors(groove):
+    with pytest.raises(TypeError):
+        groove.sample(4, 1.0)            # Magenta's positional length: keyword-only here
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match="n must be a whole number >= 1"):
+            groove.sample(bad)
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+            groove.sample(2, temperature=bad)
+    with pytest.raises(ValueError, match="length must be a whole number of steps >= 1"):
+        groove.sample(2, length=1.0)
+    assert len(groove.sample(2, length=16, temperature=0.5)) == 2

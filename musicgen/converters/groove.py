@@ -324,11 +324,12 @@ class GrooveConverter(BaseNoteSequenceConverter):
         return np.split(sample[i], 3)
 
     def _decode_velocity_offset(self, velocity, offset):
-        """MIDI velocity and offset in steps ([-0.5, 0.5], positive = early)."""
+        """MIDI velocity (1..127: a velocity-0 note-on would be a note-off and the hit would vanish
+        from the file) and offset in steps ([-0.5, 0.5], positive = early)."""
         if self._categorical_outputs:
-            return (int((np.argmax(velocity) / len(velocity)) * 127),
+            return (int(np.clip(int((np.argmax(velocity) / len(velocity)) * 127), 1, 127)),
                     np.argmax(offset) / len(offset) - 0.5)
-        return (int(np.clip(int(np.round(velocity * 127)), 0, 127)),
+        return (int(np.clip(int(np.round(velocity * 127)), 1, 127)),
                 float(np.clip(offset / 2, -0.5, 0.5)))
 
     def from_tensors(self, samples, controls=None, qpm: float = DEFAULT_QPM) -> list:
