@@ -128,3 +128,42 @@ def test_bundled_default_model_generates(tmp_path):
     # The bundled weights ship in the package: their absence is a packaging bug, not a skip.
     assert os.path.exists(checkpoints.pretrained_path("groovae_4bar") + checkpoints.WEIGHTS_SUFFIX)
     check_midi_files(run_flags("--num_outputs=2", f"--output_dir={tmp_path}"), 2)
+
+
+def test_reconstruct_keeps_the_input_tempo_and_qpm_sets_it(ckpt, tmp_path):
+    """Decoders work on a 120-qpm grid: outputs are retimed to the input's tempo, or --qpm."""
+    from musicgen import midi_io
+    source = midi_io.midi_file_to_note_sequence(ROCK)
+    qpm = source.tempos[0].qpm
+    (path,) = run_flags(f"--checkpoint_file={ckpt}", "--mode=reconstruct", f"--input_midi_1={ROCK}",
+                        f"--output_dir={tmp_path / 'r'}", "--seed=1", "--temperature=0")
+    out = midi_io.midi_file_to_note_sequence(path)
+    assert out.tempos[0].qpm == pytest.approx(qpm, abs=0.01)
+    assert all(n.start_time < 4 * 4 * 60.0 / qpm + 1e-6 for n in out.notes)  # within 4 bars
+    paths = run_flags(f"--checkpoint_file={ckpt}", "--num_outputs=1", "--qpm=60", "--seed=1",
+                      f"--output_dir={tmp_path / 's'}", "--temperature=0")
+    slow = midi_io.midi_file_to_note_sequence(paths[0])
+    assert slow.tempos[0].qpm == pytest.approx(60.0)
+    fast = run_flags(f"--checkpoint_file={ckpt}", "--num_outputs=1", "--seed=1",
+                     f"--output_dir={tmp_path / 'f'}", "--temperature=0")
+    fast = midi_io.midi_file_to_note_sequence(fast[0])
+    assert fast.tempos[0].qpm == pytest.approx(120.0)
+    assert [round(n.start_time, 3) for n in slow.notes] == [
+        round(2 * n.start_time, 3) for n in fast.notes]
+
+
+def test_at_tempo_scales_every_time_and_sets_one_tempo():
+    from note_seq.protobuf import music_pb2
+
+    from musicgen.families.vae import at_tempo
+    ns = music_pb2.NoteSequence(total_time=2.0)
+    ns.tempos.add(qpm=120.0)
+    ns.notes.add(pitch=36, velocity=90, start_time=0.5, end_time=0.625, is_drum=True)
+    ns.control_changes.add(time=1.0, control_number=64, control_value=127)
+    (slow,) = at_tempo([ns], 93.0)
+    factor = 120.0 / 93.0
+    assert [t.qpm for t in slow.tempos] == [93.0]
+    assert (slow.notes[0].start_time, slow.notes[0].end_time) == pytest.approx(
+        (0.5 * factor, 0.625 * factor))
+    assert slow.control_changes[0].time == pytest.approx(factor)
+    assert slow.total_time == pytest.approx(2.0 * factor) and ns.notes[0].start_time == 0.5

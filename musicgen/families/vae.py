@@ -14,17 +14,49 @@ from musicgen.families.base import Family, GenerateMode
 from musicgen.families.vae_format import DenseBatchFormat
 
 
+DEFAULT_QPM = 120.0  # the converters decode on a 120 qpm grid
+
+
 def _sample(tm, fv, inputs):
-    return tm.sample(fv.num_outputs, temperature=_temperature(fv))
+    return at_tempo(tm.sample(fv.num_outputs, temperature=_temperature(fv)), fv.qpm or DEFAULT_QPM)
 
 
 def _interpolate(tm, fv, inputs):
-    return tm.interpolate(inputs[0], inputs[1], fv.num_outputs, temperature=_temperature(fv),
-                          assert_same_length=False, first_window=True)
+    return at_tempo(tm.interpolate(inputs[0], inputs[1], fv.num_outputs,
+                                   temperature=_temperature(fv), assert_same_length=False,
+                                   first_window=True), fv.qpm or tempo_of(inputs[0]))
 
 
 def _reconstruct(tm, fv, inputs):
-    return [tm.reconstruct(inputs[0], temperature=_temperature(fv), first_window=True)]
+    return at_tempo([tm.reconstruct(inputs[0], temperature=_temperature(fv), first_window=True)],
+                    fv.qpm or tempo_of(inputs[0]))
+
+
+def tempo_of(note_sequence) -> float:
+    """The first tempo of a NoteSequence (120 qpm when it has none)."""
+    return float(note_sequence.tempos[0].qpm) if note_sequence.tempos else DEFAULT_QPM
+
+
+def at_tempo(sequences: list, qpm: float) -> list:
+    """The decoded sequences played at `qpm`: every time scaled by (their tempo / qpm), one tempo.
+
+    The VAE converters decode on a 120-qpm step grid, so a groove or melody comes back at 120 bpm
+    unless it is retimed; the grid positions (bars, steps) do not change."""
+    out = []
+    for ns in sequences:
+        factor = tempo_of(ns) / float(qpm)
+        ns = type(ns).FromString(ns.SerializeToString())
+        for note in ns.notes:
+            note.start_time *= factor
+            note.end_time *= factor
+        for event in list(ns.control_changes) + list(ns.text_annotations) + list(
+                ns.time_signatures) + list(ns.key_signatures) + list(ns.pitch_bends):
+            event.time *= factor
+        del ns.tempos[:]
+        ns.tempos.add(time=0.0, qpm=float(qpm))
+        ns.total_time *= factor
+        out.append(ns)
+    return out
 
 
 def _check_windows(tm, fv, inputs):
@@ -98,6 +130,10 @@ class VAEFamily(Family):
                             "reconstruct.", flag_values=fv)
         flags.DEFINE_string("input_midi_2", None, "VAE: end MIDI file (interpolate).",
                             flag_values=fv)
+        flags.DEFINE_float("qpm", None, "VAE: tempo of the written files in quarter notes per "
+                           "minute (default: 120 for sample; the first input's tempo for "
+                           "interpolate / reconstruct).", lower_bound=1.0, upper_bound=1000.0,
+                           flag_values=fv)
 
     # ---- inference --------------------------------------------------------------------------
     def inference(self, config_name: str, config, model, seed: Optional[int] = None,
