@@ -143,6 +143,41 @@ def check_run_dir(run_dir: str, config_name: str, hparams_str: str) -> None:
                          f"--hparams={hparams_str!r}; use a new --run_dir")
 
 
+def check_train_inputs(config_name: str, hparams_str: str, run_dir: str, input_kwargs: dict,
+                       split: str = "train") -> None:
+    """ValueError naming the flag for a data source or run dir training cannot use -- checked
+    before TensorFlow or any data loads."""
+    import glob
+    from musicgen import config as config_lib
+    _, config = config_lib.get_config(config_name, hparams_str)
+    given = [f for f in ("examples_path", "dataset_dir", "tfds_name", "tfds_data_dir")
+             if input_kwargs.get(f)]
+    if not given and not getattr(config, "train_examples_path", None):
+        raise ValueError("no training data given: pass --dataset_dir=DIR (NoteSequence shards of "
+                         "pipelines.convert_midi), --examples_path=DIR (pipelines.make_examples) or "
+                         "--tfds_name=NAME with --tfds_data_dir=DIR (a locally prepared TFDS dataset)")
+    for flag in ("examples_path", "dataset_dir"):
+        path = input_kwargs.get(flag)
+        if not path or any(c in path for c in "*?[,"):
+            continue  # a glob / list of patterns is resolved by the input pipeline
+        if not os.path.exists(path):
+            raise ValueError(f"--{flag}={path}: no such file or directory")
+        pattern = os.path.join(path, f"{split}-*") if os.path.isdir(path) else path
+        if not [f for f in glob.glob(pattern) if not os.path.basename(f).startswith(".tmp")]:
+            held = sorted(os.listdir(path))[:6] if os.path.isdir(path) else []
+            raise ValueError(f"--{flag}={path}: no {split} shards ({pattern!r} matches nothing; "
+                             f"it holds: {', '.join(held) or 'nothing'})")
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        probe = os.path.join(run_dir, f".write_test_{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("")
+        os.remove(probe)
+    except OSError as err:
+        raise ValueError(f"--run_dir={run_dir}: cannot write there ({err.strerror or err})") from None
+    check_run_dir(run_dir, config_name, hparams_str)
+
+
 def _scalar_logs(logs: dict) -> dict:
     out = {}
     for k, v in logs.items():
@@ -400,6 +435,11 @@ def main(argv):
         print(metrics["table"])
         print(json.dumps(metrics["results"], indent=2, sort_keys=True, default=str))
         return 0
+    try:
+        check_train_inputs(FLAGS.config, FLAGS.hparams, FLAGS.run_dir, input_kwargs_from_flags(),
+                           FLAGS.train_split)
+    except ValueError as e:
+        raise app.UsageError(str(e))
     try:
         train(FLAGS.config, FLAGS.run_dir, FLAGS.num_steps, FLAGS.hparams, input_kwargs_from_flags(),
               FLAGS.train_split, FLAGS.save_checkpoint_steps, FLAGS.checkpoints_to_keep,

@@ -357,3 +357,35 @@ def test_loss_is_divided_by_the_replica_count_under_mirrored_strategy():
               if line.startswith("RATIO")]
     assert proc.returncode == 0 and len(ratios) == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert ratios == [pytest.approx(0.5), pytest.approx(0.5)]
+
+
+def test_train_inputs_are_checked_naming_the_flag(tmp_path):
+    from musicgen.train import check_train_inputs
+    run = str(tmp_path / "run")
+    with pytest.raises(ValueError, match="no training data given: pass --dataset_dir"):
+        check_train_inputs("groovae_4bar", "", run, {})
+    with pytest.raises(ValueError, match="--dataset_dir=/nonexistent: no such file or directory"):
+        check_train_inputs("groovae_4bar", "", run, {"dataset_dir": "/nonexistent"})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="--dataset_dir=.*empty: no train shards .*holds: nothing"):
+        check_train_inputs("groovae_4bar", "", run, {"dataset_dir": str(tmp_path / "empty")})
+    shards = tmp_path / "all_split"
+    shards.mkdir()
+    (shards / "all-00000-of-00001.tfrecord").write_bytes(b"")
+    with pytest.raises(ValueError, match="holds: all-00000-of-00001.tfrecord"):
+        check_train_inputs("groovae_4bar", "", run, {"examples_path": str(shards)})
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    (shards / "train-00000-of-00001.tfrecord").write_bytes(b"")
+    with pytest.raises(ValueError, match="--run_dir=.*a_file/run: cannot write there"):
+        check_train_inputs("groovae_4bar", "", str(blocker / "run"), {"dataset_dir": str(shards)})
+    check_train_inputs("groovae_4bar", "", run, {"dataset_dir": str(shards)})  # all fine
+
+
+def test_train_cli_without_data_is_one_error_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "musicgen.train", "--config=groovae_4bar",
+                           f"--run_dir={tmp_path / 'r'}"], cwd=ROOT, text=True,
+                          capture_output=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 1
+    assert "no training data given: pass --dataset_dir" in proc.stderr
+    assert "Traceback" not in proc.stderr
