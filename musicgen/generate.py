@@ -101,6 +101,23 @@ def read_midi_flag(fv, flag_name: str):
     return ns
 
 
+def check_output_dir(value: str) -> str:
+    """The absolute --output_dir, created; FlagError when it is a file or cannot be written
+    (checked first, before any model loads)."""
+    path = os.path.abspath(os.path.expanduser(value))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FlagError(f"--output_dir={value}: exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write_test_{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("")
+        os.remove(probe)
+    except OSError as err:
+        raise FlagError(f"--output_dir={value}: cannot write there ({err.strerror or err})") from None
+    return path
+
+
 def checkpoint_flag(fv):
     """(checkpoint prefix, config name or None) to load; checks --run_dir / --checkpoint_file.
 
@@ -170,6 +187,7 @@ def load_wrapper(fv, checkpoint: str, name: str, config, seed: int, batch_size: 
 
 def run(fv=flags.FLAGS) -> list:
     """Check the flags, load the model, write the MIDI files; returns their paths."""
+    output_dir = check_output_dir(fv.output_dir or "generated")
     checkpoint, config_name = checkpoint_flag(fv)
     name, config = resolve_config(fv, checkpoint, config_name)
     family = config.family
@@ -178,7 +196,6 @@ def run(fv=flags.FLAGS) -> list:
                         f"{', '.join(family.modes)})")
     mode = family.modes[fv.mode]
     inputs = [read_midi_flag(fv, flag) for flag in mode.inputs]
-    output_dir = os.path.abspath(os.path.expanduser(fv.output_dir or "generated"))
     seed = fv.seed if fv.seed is not None else time.time_ns() % (2 ** 31)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
 

@@ -167,3 +167,17 @@ def test_at_tempo_scales_every_time_and_sets_one_tempo():
         (0.5 * factor, 0.625 * factor))
     assert slow.control_changes[0].time == pytest.approx(factor)
     assert slow.total_time == pytest.approx(2.0 * factor) and ns.notes[0].start_time == 0.5
+
+
+def test_output_dir_problems_are_flag_errors_before_loading(tmp_path, monkeypatch):
+    """An existing file or an unwritable place as --output_dir: a FlagError before any model loads."""
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before --output_dir was checked")
+    monkeypatch.setattr(generate, "load_wrapper", no_loading)
+    monkeypatch.setattr(generate, "checkpoint_flag", no_loading)
+    a_file = tmp_path / "taken.mid"
+    a_file.write_text("x")
+    with pytest.raises(generate.FlagError, match="--output_dir=.*taken.mid: exists and is not a dir"):
+        run_flags(f"--output_dir={a_file}")
+    with pytest.raises(generate.FlagError, match="--output_dir=.*taken.mid/sub: cannot write there"):
+        run_flags(f"--output_dir={a_file}/sub")
