@@ -163,6 +163,9 @@ def resolve_config(fv, checkpoint: str, config_name):
     """(name, config) of the model to load: --config / --hparams, else the checkpoint's json."""
     meta = checkpoints.read_metadata(checkpoint)
     name = config_name or meta.get("config")
+    if config_name and meta.get("config") and meta["config"] != config_name:
+        raise FlagError(f"--config={config_name}: {checkpoint} holds a {meta['config']} model; "
+                        f"pass --config={meta['config']} or leave --config out")
     if not name:
         raise FlagError(f"--config: {checkpoint} stores no config name; pass --config")
     hparams = fv.hparams if fv.hparams is not None else meta.get("hparams", "")

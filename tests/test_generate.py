@@ -181,3 +181,11 @@ def test_output_dir_problems_are_flag_errors_before_loading(tmp_path, monkeypatc
         run_flags(f"--output_dir={a_file}")
     with pytest.raises(generate.FlagError, match="--output_dir=.*taken.mid/sub: cannot write there"):
         run_flags(f"--output_dir={a_file}/sub")
+
+
+def test_a_checkpoint_of_another_config_is_refused(ckpt, tmp_path):
+    for other in ("groovae_2bar_humanize", "cat-mel_2bar_small"):
+        with pytest.raises(generate.FlagError, match=f"--config={other}: .* holds a groovae_4bar "
+                                                     f"model; pass --config=groovae_4bar"):
+            run_flags(f"--checkpoint_file={ckpt}", f"--config={other}",
+                      f"--output_dir={tmp_path}")
