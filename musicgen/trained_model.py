@@ -188,12 +188,11 @@ class TrainedModel:
         return self.converter.from_tensors(list(self.decode_to_tensors(z, length, temperature)))
 
     # ---- encoding ----------------------------------------------------------------------------
-    def extract_window(self, ns, first_window: bool = False, index: int = 0):
-        """(inputs, length, controls) of the converter window of `ns` that `encode` would use.
+    def count_windows(self, ns, index: int = 0) -> int:
+        """How many converter windows `ns` gives (NoExtractedExamplesError when none)."""
+        return len(self._windows(ns, index))
 
-        Raises NoExtractedExamplesError (no window, or a note the converter rejects) and
-        MultipleExtractedExamplesError (several windows and not first_window), naming the input.
-        """
+    def _windows(self, ns, index: int):
         name = ns.filename or ns.id or f"note_sequences[{index}]"
         conv = self.converter
         try:
@@ -206,6 +205,26 @@ class TrainedModel:
                 f"{self.max_seq_len} steps ({describe_sequence(ns)}); the config needs at least "
                 f"one full window of notes it can quantize (for drum configs: drum notes in 4/4 "
                 f"with one tempo)")
+        return tensors
+
+    def extract_window(self, ns, first_window: bool = False, index: int = 0,
+                       window: Optional[int] = None):
+        """(inputs, length, controls) of the converter window of `ns` that `encode` would use:
+        window number `window` when given, else the only one (or the first with first_window).
+
+        Raises NoExtractedExamplesError (no window, a note the converter rejects, or no window
+        number `window`) and MultipleExtractedExamplesError (several windows, no `window` and not
+        first_window), naming the input.
+        """
+        if window is not None:
+            tensors = self._windows(ns, index)
+            if not 0 <= window < len(tensors):
+                name = ns.filename or ns.id or f"note_sequences[{index}]"
+                raise NoExtractedExamplesError(f"input {name!r}: no window {window}; it has "
+                                               f"{len(tensors)} (0..{len(tensors) - 1})")
+            return tensors.inputs[window], tensors.lengths[window], tensors.controls[window]
+        tensors = self._windows(ns, index)
+        name = ns.filename or ns.id or f"note_sequences[{index}]"
         if len(tensors) > 1 and not first_window:
             raise MultipleExtractedExamplesError(
                 f"input {name!r}: {len(tensors)} windows extracted; pass one window "
@@ -213,11 +232,12 @@ class TrainedModel:
         return tensors.inputs[0], tensors.lengths[0], tensors.controls[0]
 
     def encode(self, note_sequences: Sequence, assert_same_length: bool = False,
-               first_window: bool = False):
-        """Encode NoteSequences (one converter window each) -> (z, mu, sigma), each (n, z_size)."""
+               first_window: bool = False, window: Optional[int] = None):
+        """Encode NoteSequences (one converter window each: number `window` when given) ->
+        (z, mu, sigma), each (n, z_size)."""
         inputs, lengths, controls = [], [], []
         for i, ns in enumerate(note_sequences):
-            x, length, c = self.extract_window(ns, first_window, i)
+            x, length, c = self.extract_window(ns, first_window, i, window)
             if assert_same_length and inputs and len(x) != len(inputs[0]):
                 raise AssertionError(f"sequences 0 and {i} have different lengths: "
                                      f"{len(inputs[0])} vs {len(x)}")
@@ -251,20 +271,22 @@ class TrainedModel:
     # ---- interpolate / reconstruct -------------------------------------------------------------
     def interpolate(self, start_sequence, end_sequence, num_steps: int,
                     length: Optional[int] = None, temperature: float = 0.5,
-                    assert_same_length: bool = True, first_window: bool = False) -> list:
+                    assert_same_length: bool = True, first_window: bool = False,
+                    window: Optional[int] = None) -> list:
         """`num_steps` NoteSequences decoded along the slerp between the two inputs' mu."""
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-        _, mu, _ = self.encode([start_sequence, end_sequence], assert_same_length, first_window)
+        _, mu, _ = self.encode([start_sequence, end_sequence], assert_same_length, first_window,
+                               window)
         z = np.array([slerp(mu[0], mu[1], t) for t in np.linspace(0.0, 1.0, num_steps)])
         return self.decode(z, length=length, temperature=temperature)
 
     def reconstruct(self, note_sequences, length: Optional[int] = None, temperature: float = 0.5,
-                    first_window: bool = False):
+                    first_window: bool = False, window: Optional[int] = None):
         """Encode and decode (from mu). One NoteSequence in -> one out; a list -> a list."""
         single = not isinstance(note_sequences, (list, tuple))
         seqs = [note_sequences] if single else list(note_sequences)
-        _, mu, _ = self.encode(seqs, first_window=first_window)
+        _, mu, _ = self.encode(seqs, first_window=first_window, window=window)
         out = self.decode(mu, length=length, temperature=temperature)
         return out[0] if single else out
 

@@ -189,3 +189,24 @@ def test_a_checkpoint_of_another_config_is_refused(ckpt, tmp_path):
                                                      f"model; pass --config=groovae_4bar"):
             run_flags(f"--checkpoint_file={ckpt}", f"--config={other}",
                       f"--output_dir={tmp_path}")
+
+
+def test_reconstruct_chooses_a_window_or_all_and_says_so(ckpt, tmp_path, capsys):
+    from musicgen import midi_io
+    from musicgen.trained_model import TrainedModel
+    count = TrainedModel(checkpoint_path=ckpt).count_windows(midi_io.midi_file_to_note_sequence(ROCK))
+    assert count > 1
+    paths = run_flags(f"--checkpoint_file={ckpt}", "--mode=reconstruct", f"--input_midi_1={ROCK}",
+                      "--input_window=all", "--num_outputs=5", f"--output_dir={tmp_path / 'a'}")
+    out = capsys.readouterr().out
+    assert len(paths) == count
+    assert f"--input_midi_1: {count} windows of 64 steps; using all windows" in out
+    assert f"writes one file per reconstructed window ({count}); --num_outputs=5 is not used" in out
+    (one,) = run_flags(f"--checkpoint_file={ckpt}", "--mode=reconstruct", f"--input_midi_1={ROCK}",
+                       "--input_window=1", f"--output_dir={tmp_path / 'b'}")
+    assert "using window 1" in capsys.readouterr().out
+    for bad, message in ((str(count), f"--input_window={count}: --input_midi_1 has {count}"),
+                         ("x", "--input_window=x: a window number")):
+        with pytest.raises(generate.FlagError, match=message):
+            run_flags(f"--checkpoint_file={ckpt}", "--mode=reconstruct", f"--input_midi_1={ROCK}",
+                      f"--input_window={bad}", f"--output_dir={tmp_path / 'c'}")

@@ -22,14 +22,32 @@ def _sample(tm, fv, inputs):
 
 
 def _interpolate(tm, fv, inputs):
+    window = int(fv.input_window)
+    for i, ns in enumerate(inputs, start=1):
+        _say_window(tm, ns, f"--input_midi_{i}", [window])
     return at_tempo(tm.interpolate(inputs[0], inputs[1], fv.num_outputs,
                                    temperature=_temperature(fv), assert_same_length=False,
-                                   first_window=True), fv.qpm or tempo_of(inputs[0]))
+                                   window=window), fv.qpm or tempo_of(inputs[0]))
 
 
 def _reconstruct(tm, fv, inputs):
-    return at_tempo([tm.reconstruct(inputs[0], temperature=_temperature(fv), first_window=True)],
-                    fv.qpm or tempo_of(inputs[0]))
+    count = tm.count_windows(inputs[0])
+    windows = list(range(count)) if fv.input_window == "all" else [int(fv.input_window)]
+    _say_window(tm, inputs[0], "--input_midi_1", windows)
+    if fv["num_outputs"].present and fv.num_outputs != len(windows):
+        print(f"note: --mode=reconstruct writes one file per reconstructed window "
+              f"({len(windows)}); --num_outputs={fv.num_outputs} is not used")
+    return at_tempo([tm.reconstruct(inputs[0], temperature=_temperature(fv), window=w)
+                     for w in windows], fv.qpm or tempo_of(inputs[0]))
+
+
+def _say_window(tm, ns, flag, windows):
+    """One line saying which windows of a multi-window input are used (silent for one window)."""
+    count = tm.count_windows(ns)
+    if count > 1:
+        used = "all windows" if len(windows) == count and count > 1 else f"window {windows[0]}"
+        print(f"{flag}: {count} windows of {tm.max_seq_len} steps; using {used} "
+              f"(--input_window=N or all to choose)")
 
 
 def tempo_of(note_sequence) -> float:
@@ -60,13 +78,23 @@ def at_tempo(sequences: list, qpm: float) -> list:
 
 
 def _check_windows(tm, fv, inputs):
-    """Each input must give the model a window; else a ValueError naming --input_midi_N."""
+    """Each input must give the model a window (the one --input_window names); else a ValueError
+    naming --input_midi_N or --input_window."""
     from musicgen.trained_model import NoExtractedExamplesError
+    value = fv.input_window
+    if value != "all" and not (value.isdigit()):
+        raise ValueError(f"--input_window={value}: a window number (0, 1, ...) or 'all'")
+    if value == "all" and len(inputs) > 1:
+        raise ValueError("--input_window=all: only for --mode=reconstruct (interpolate uses one "
+                         "window of each input)")
     for i, ns in enumerate(inputs, start=1):
         try:
-            tm.extract_window(ns, first_window=True)
+            count = tm.count_windows(ns)
         except NoExtractedExamplesError as err:
             raise ValueError(f"--input_midi_{i}: {err}") from err
+        if value != "all" and int(value) >= count:
+            raise ValueError(f"--input_window={value}: --input_midi_{i} has {count} window(s) "
+                             f"(0..{count - 1})")
 
 
 def _temperature(fv) -> float:
@@ -130,6 +158,9 @@ class VAEFamily(Family):
                             "reconstruct.", flag_values=fv)
         flags.DEFINE_string("input_midi_2", None, "VAE: end MIDI file (interpolate).",
                             flag_values=fv)
+        flags.DEFINE_string("input_window", "0", "VAE interpolate / reconstruct: which converter "
+                            "window of a longer input to use (0, 1, ...), or 'all' (reconstruct: "
+                            "one output per window).", flag_values=fv)
         flags.DEFINE_float("qpm", None, "VAE: tempo of the written files in quarter notes per "
                            "minute (default: 120 for sample; the first input's tempo for "
                            "interpolate / reconstruct).", lower_bound=1.0, upper_bound=1000.0,
