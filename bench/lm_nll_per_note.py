@@ -69,6 +69,8 @@ def main(argv=None):
                      "tokens": trained["tokens"], **counts, "tokens_per_note":
                      trained["tokens"] / counts["notes"], "nll_per_note": total / counts["notes"],
                      "uniform_nll_per_note": report["results"]["uniform"]["nll"]
+                     * trained["tokens"] / counts["notes"],
+                     "unigram_nll_per_note": report["results"]["train unigram"]["nll"]
                      * trained["tokens"] / counts["notes"]})
     out = {"date": time.strftime("%Y-%m-%d %H:%M"), "split": args.split, "rows": rows}
     path = os.path.join(RESULTS, "lm_nll_per_note")
@@ -78,11 +80,12 @@ def main(argv=None):
     lines = [f"# NLL per note on the MAESTRO subset's {args.split} split "
              f"(`bench/lm_nll_per_note.py`, {out['date']})", "",
              "| config | step | NLL / token | tokens | notes | tokens / note | NLL / note | "
-             "uniform / note |", "|---|---|---|---|---|---|---|---|"]
+             "uniform / note | train unigram / note |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['config']} | {r['step']} | {r['nll_per_token']:.3f} | "
                      f"{r['tokens']:,} | {r['notes']:,} | {r['tokens_per_note']:.2f} | "
-                     f"**{r['nll_per_note']:.2f}** | {r['uniform_nll_per_note']:.2f} |")
+                     f"**{r['nll_per_note']:.2f}** | {r['uniform_nll_per_note']:.2f} | "
+                     f"{r['unigram_nll_per_note']:.2f} |")
     with open(path + ".md", "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -178,7 +178,7 @@ def check_hparam_range(name: str, value) -> None:
         problem = "must be in (0, 1]"
     elif name == "min_learning_rate" and not 0.0 <= value <= 1.0:
         problem = "must be in [0, 1]"
-    elif (name in ("batch_size", "num_layers", "num_heads") or name.endswith("_size")) and value < 1:
+    elif (name in ("num_layers", "num_heads") or name.endswith("_size")) and value < 1:
         problem = "must be >= 1"
     elif name.endswith("dropout") and not 0.0 <= value < 1.0:
         problem = "must be in [0, 1)"

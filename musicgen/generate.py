@@ -107,12 +107,9 @@ def check_output_dir(value: str) -> str:
     path = os.path.abspath(os.path.expanduser(value))
     if os.path.exists(path) and not os.path.isdir(path):
         raise FlagError(f"--output_dir={value}: exists and is not a directory")
+    from musicgen.paths import make_writable_dir
     try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".write_test_{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("")
-        os.remove(probe)
+        make_writable_dir(path)
     except OSError as err:
         raise FlagError(f"--output_dir={value}: cannot write there ({err.strerror or err})") from None
     return path

@@ -147,8 +147,8 @@ def check_train_inputs(config_name: str, hparams_str: str, run_dir: str, input_k
                        split: str = "train") -> None:
     """ValueError naming the flag for a data source or run dir training cannot use -- checked
     before TensorFlow or any data loads."""
-    import glob
     from musicgen import config as config_lib
+    from musicgen.paths import make_writable_dir, split_files, split_pattern
     _, config = config_lib.get_config(config_name, hparams_str)
     given = [f for f in ("examples_path", "dataset_dir", "tfds_name", "tfds_data_dir")
              if input_kwargs.get(f)]
@@ -162,17 +162,15 @@ def check_train_inputs(config_name: str, hparams_str: str, run_dir: str, input_k
             continue  # a glob / list of patterns is resolved by the input pipeline
         if not os.path.exists(path):
             raise ValueError(f"--{flag}={path}: no such file or directory")
-        pattern = os.path.join(path, f"{split}-*") if os.path.isdir(path) else path
-        if not [f for f in glob.glob(pattern) if not os.path.basename(f).startswith(".tmp")]:
+        pattern = split_pattern(path, split)
+        try:
+            split_files(pattern, f"--{flag}")
+        except FileNotFoundError:
             held = sorted(os.listdir(path))[:6] if os.path.isdir(path) else []
             raise ValueError(f"--{flag}={path}: no {split} shards ({pattern!r} matches nothing; "
-                             f"it holds: {', '.join(held) or 'nothing'})")
+                             f"it holds: {', '.join(held) or 'nothing'})") from None
     try:
-        os.makedirs(run_dir, exist_ok=True)
-        probe = os.path.join(run_dir, f".write_test_{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("")
-        os.remove(probe)
+        make_writable_dir(run_dir)
     except OSError as err:
         raise ValueError(f"--run_dir={run_dir}: cannot write there ({err.strerror or err})") from None
     check_run_dir(run_dir, config_name, hparams_str)

@@ -193,15 +193,15 @@ class TrainedModel:
         return len(self._windows(ns, index))
 
     def _windows(self, ns, index: int):
-        name = ns.filename or ns.id or f"note_sequences[{index}]"
+        """The converter's windows of `ns` (ConverterTensors); NoExtractedExamplesError when none."""
         conv = self.converter
         try:
             tensors = conv.to_tensors(ns)
         except ValueError as err:
-            raise NoExtractedExamplesError(f"input {name!r}: {err}") from err
+            raise NoExtractedExamplesError(f"input {_input_name(ns, index)!r}: {err}") from err
         if not len(tensors):
             raise NoExtractedExamplesError(
-                f"input {name!r}: {type(conv).__name__} extracted no window of "
+                f"input {_input_name(ns, index)!r}: {type(conv).__name__} extracted no window of "
                 f"{self.max_seq_len} steps ({describe_sequence(ns)}); the config needs at least "
                 f"one full window of notes it can quantize (for drum configs: drum notes in 4/4 "
                 f"with one tempo)")
@@ -216,20 +216,31 @@ class TrainedModel:
         number `window`) and MultipleExtractedExamplesError (several windows, no `window` and not
         first_window), naming the input.
         """
-        if window is not None:
-            tensors = self._windows(ns, index)
-            if not 0 <= window < len(tensors):
-                name = ns.filename or ns.id or f"note_sequences[{index}]"
-                raise NoExtractedExamplesError(f"input {name!r}: no window {window}; it has "
-                                               f"{len(tensors)} (0..{len(tensors) - 1})")
-            return tensors.inputs[window], tensors.lengths[window], tensors.controls[window]
         tensors = self._windows(ns, index)
-        name = ns.filename or ns.id or f"note_sequences[{index}]"
-        if len(tensors) > 1 and not first_window:
+        if window is not None and not 0 <= window < len(tensors):
+            raise NoExtractedExamplesError(f"input {_input_name(ns, index)!r}: no window {window}; "
+                                           f"it has {len(tensors)} (0..{len(tensors) - 1})")
+        if window is None and len(tensors) > 1 and not first_window:
             raise MultipleExtractedExamplesError(
-                f"input {name!r}: {len(tensors)} windows extracted; pass one window "
-                f"(or first_window=True to encode the first)")
-        return tensors.inputs[0], tensors.lengths[0], tensors.controls[0]
+                f"input {_input_name(ns, index)!r}: {len(tensors)} windows extracted; pass one "
+                f"window (or first_window=True to encode the first)")
+        k = window or 0
+        return tensors.inputs[k], tensors.lengths[k], tensors.controls[k]
+
+    def reconstruct_windows(self, ns, windows: Optional[Sequence[int]] = None,
+                            length: Optional[int] = None, temperature: float = 0.5) -> list:
+        """Reconstructions of windows `windows` (default: every window) of one NoteSequence:
+        converted once, encoded and decoded as one batch."""
+        tensors = self._windows(ns, 0)
+        windows = range(len(tensors)) if windows is None else list(windows)
+        for w in windows:
+            if not 0 <= w < len(tensors):
+                raise NoExtractedExamplesError(f"input {_input_name(ns, 0)!r}: no window {w}; it "
+                                               f"has {len(tensors)} (0..{len(tensors) - 1})")
+        _, mu, _ = self.encode_tensors([tensors.inputs[w] for w in windows],
+                                       [tensors.lengths[w] for w in windows],
+                                       [tensors.controls[w] for w in windows])
+        return self.decode(mu, length=length, temperature=temperature)
 
     def encode(self, note_sequences: Sequence, assert_same_length: bool = False,
                first_window: bool = False, window: Optional[int] = None):
@@ -297,3 +308,8 @@ def check_temperature(temperature) -> None:
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)) \
             or not math.isfinite(temperature) or temperature < 0:
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+
+
+def _input_name(ns, index: int) -> str:
+    """How errors name an input: its file name, else its id, else its position."""
+    return ns.filename or ns.id or f"note_sequences[{index}]"

@@ -22,7 +22,6 @@ Three sources, one function (`make_dataset`):
 """
 from __future__ import annotations
 
-import glob
 import os
 from typing import Callable, Iterable, Iterator, Optional
 
@@ -30,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from musicgen.datasets import examples as examples_lib
+from musicgen.paths import split_files, split_pattern
 from musicgen.datasets.convert import Conversion
 from musicgen.families import vae_format
 
@@ -97,21 +97,6 @@ def parse_examples_fn(config) -> Callable:
 
 
 # ---- file patterns ---------------------------------------------------------------------------
-def split_pattern(path: str, split: str) -> str:
-    """A directory becomes `<dir>/<split>-*`; a file or glob pattern is used as given."""
-    if os.path.isdir(path):
-        return os.path.join(path, f"{split}-*")
-    return path
-
-
-def _files(pattern: str, what: str) -> list:
-    files = sorted(f for p in pattern.split(",") for f in glob.glob(p.strip()))
-    files = [f for f in files if not os.path.basename(f).startswith(".tmp")]
-    if not files:
-        raise FileNotFoundError(f"{what}: no files match {pattern!r}")
-    return files
-
-
 # ---- the pipeline ----------------------------------------------------------------------------
 def _pad_and_batch(ds, config, batch_size: int, drop_remainder: bool):
     return ds.padded_batch(batch_size, padded_shapes=batch_format(config).padded_shapes(),
@@ -147,7 +132,7 @@ def make_dataset(config, split: str = "train", *, examples_path: Optional[str] =
 
     if examples_path:
         check_examples_spec(examples_path, config)
-        files = _files(split_pattern(examples_path, split), "--examples_path")
+        files = split_files(split_pattern(examples_path, split), "--examples_path")
         ds = tf.data.Dataset.from_tensor_slices(files)
         if is_training:
             ds = ds.shuffle(len(files), seed=seed)
@@ -166,7 +151,7 @@ def make_dataset(config, split: str = "train", *, examples_path: Optional[str] =
         if dataset_dir:
             from musicgen.datasets.tfrecord import iterate_note_sequences
             pattern = split_pattern(dataset_dir, split)
-            _files(pattern, "--dataset_dir")  # fail now, naming the flag, if nothing matches
+            split_files(pattern, "--dataset_dir")  # fail now, naming the flag, if nothing matches
             make_ns = lambda: iterate_note_sequences(pattern)  # noqa: E731
         else:
             builder = tfds_builder(tfds_name, tfds_data_dir)

@@ -22,32 +22,18 @@ def _sample(tm, fv, inputs):
 
 
 def _interpolate(tm, fv, inputs):
-    window = int(fv.input_window)
-    for i, ns in enumerate(inputs, start=1):
-        _say_window(tm, ns, f"--input_midi_{i}", [window])
     return at_tempo(tm.interpolate(inputs[0], inputs[1], fv.num_outputs,
                                    temperature=_temperature(fv), assert_same_length=False,
-                                   window=window), fv.qpm or tempo_of(inputs[0]))
+                                   window=int(fv.input_window)), fv.qpm or tempo_of(inputs[0]))
 
 
 def _reconstruct(tm, fv, inputs):
-    count = tm.count_windows(inputs[0])
-    windows = list(range(count)) if fv.input_window == "all" else [int(fv.input_window)]
-    _say_window(tm, inputs[0], "--input_midi_1", windows)
-    if fv["num_outputs"].present and fv.num_outputs != len(windows):
+    windows = None if fv.input_window == "all" else [int(fv.input_window)]
+    out = tm.reconstruct_windows(inputs[0], windows, temperature=_temperature(fv))
+    if fv["num_outputs"].present and fv.num_outputs != len(out):
         print(f"note: --mode=reconstruct writes one file per reconstructed window "
-              f"({len(windows)}); --num_outputs={fv.num_outputs} is not used")
-    return at_tempo([tm.reconstruct(inputs[0], temperature=_temperature(fv), window=w)
-                     for w in windows], fv.qpm or tempo_of(inputs[0]))
-
-
-def _say_window(tm, ns, flag, windows):
-    """One line saying which windows of a multi-window input are used (silent for one window)."""
-    count = tm.count_windows(ns)
-    if count > 1:
-        used = "all windows" if len(windows) == count and count > 1 else f"window {windows[0]}"
-        print(f"{flag}: {count} windows of {tm.max_seq_len} steps; using {used} "
-              f"(--input_window=N or all to choose)")
+              f"({len(out)}); --num_outputs={fv.num_outputs} is not used")
+    return at_tempo(out, fv.qpm or tempo_of(inputs[0]))
 
 
 def tempo_of(note_sequence) -> float:
@@ -79,7 +65,7 @@ def at_tempo(sequences: list, qpm: float) -> list:
 
 def _check_windows(tm, fv, inputs):
     """Each input must give the model a window (the one --input_window names); else a ValueError
-    naming --input_midi_N or --input_window."""
+    naming --input_midi_N or --input_window. Says which windows of a longer input are used."""
     from musicgen.trained_model import NoExtractedExamplesError
     value = fv.input_window
     if value != "all" and not (value.isdigit()):
@@ -95,6 +81,10 @@ def _check_windows(tm, fv, inputs):
         if value != "all" and int(value) >= count:
             raise ValueError(f"--input_window={value}: --input_midi_{i} has {count} window(s) "
                              f"(0..{count - 1})")
+        if count > 1:  # say which windows of a longer input are used
+            used = "all windows" if value == "all" else f"window {value}"
+            print(f"--input_midi_{i}: {count} windows of {tm.max_seq_len} steps; using {used} "
+                  f"(--input_window=N or all to choose)")
 
 
 def _temperature(fv) -> float:

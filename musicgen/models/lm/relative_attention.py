@@ -160,9 +160,14 @@ class RelativeAttention(keras.layers.Layer):
         return self._attend(logits, mask, v, training), cache
 
     def _attend(self, logits, mask, v, training):
-        logits = ops.where(mask[None, None], ops.cast(logits, "float32"), NEG_INF)
-        weights = self.dropout(ops.cast(ops.softmax(logits, axis=-1), v.dtype), training=training)
-        y = ops.einsum("bhij,bhjd->bhid", weights, v)
-        b, t = ops.shape(y)[0], ops.shape(y)[2]
-        y = ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (b, t, self.num_heads * self.head_size))
-        return self.out(y)
+        return self.out(attend(logits, mask, v, self.dropout, training))
+
+
+def attend(logits, visible, v, dropout, training):
+    """Softmax over the visible keys of (B, H, T, K) logits (float32), attention dropout, weights
+    times values (B, H, K, dh) -> heads merged (B, T, H * dh)."""
+    logits = ops.where(visible[None, None], ops.cast(logits, "float32"), NEG_INF)
+    weights = dropout(ops.cast(ops.softmax(logits, axis=-1), v.dtype), training=training)
+    y = ops.einsum("bhij,bhjd->bhid", weights, v)
+    b, heads, t, dh = ops.shape(y)[0], y.shape[1], ops.shape(y)[2], y.shape[3]
+    return ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (b, t, heads * dh))

@@ -32,7 +32,7 @@ from typing import Optional
 import keras
 from keras import ops
 
-from musicgen.models.lm.relative_attention import NEG_INF, relative_shift
+from musicgen.models.lm.relative_attention import attend, relative_shift
 from musicgen.models.lm.transformer import feed_forward
 
 
@@ -112,13 +112,9 @@ class XLAttention(keras.layers.Layer):
         return self._attend(ac + bd, visible, v_cache, None), (k_cache, v_cache)
 
     def _attend(self, logits, visible, v, training):
+        """Scaled after the sum, as Transformer-XL does: (AC + BD) / sqrt(dh)."""
         logits = ops.cast(logits, "float32") * (self.head_size ** -0.5)
-        logits = ops.where(visible[None, None], logits, NEG_INF)
-        weights = self.dropout(ops.cast(ops.softmax(logits, axis=-1), v.dtype), training=training)
-        y = ops.einsum("bhij,bhjd->bhid", weights, v)
-        b, t = ops.shape(y)[0], ops.shape(y)[2]
-        return self.out(ops.reshape(ops.transpose(y, (0, 2, 1, 3)),
-                                    (b, t, self.num_heads * self.head_size)))
+        return self.out(attend(logits, visible, v, self.dropout, training))
 
 
 class XLBlock(keras.layers.Layer):
