@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: setup generate test convert-groove bench clean-venv
+.PHONY: setup synth generate test convert-groove bench clean-venv
 
 setup: $(STAMP)
 
@@ -20,10 +20,25 @@ $(STAMP): setup.py constraints.txt
 	$(VPY) -c "import tensorflow, tensorflow_probability, note_seq, symusic, apache_beam, keras; print('setup ok: tf', tensorflow.__version__, 'keras', keras.__version__)"
 	touch $(STAMP)
 
-generate: setup
+# Audio rendering (musicgen.render, --render_audio) needs the fluidsynth program and a General MIDI
+# soundfont from the OS packages: installed here when missing and this is a root Debian/Ubuntu shell,
+# else a note says what to install (`make test` then fails in tests/test_render.py, on purpose).
+SYNTH_PKGS := fluidsynth fluid-soundfont-gm
+synth: setup
+	@if command -v fluidsynth >/dev/null && $(VPY) -c "from musicgen import render; render.find_soundfont()" 2>/dev/null; then \
+	  echo "synth ok: $$(command -v fluidsynth), $$($(VPY) -c 'from musicgen import render; print(render.find_soundfont())')"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYNTH_PKGS) >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYNTH_PKGS) >/dev/null; }; \
+	  echo "synth installed: $(SYNTH_PKGS)"; \
+	else \
+	  echo "note: audio rendering needs fluidsynth and a GM soundfont: sudo apt-get install $(SYNTH_PKGS)"; \
+	fi
+
+generate: setup synth
 	$(VPY) -m musicgen.generate --num_outputs=5
 
-test: setup
+test: setup synth
 	$(VPY) -m pytest -q tests
 
 bench: setup

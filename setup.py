@@ -25,6 +25,8 @@ setup(
         "numpy>=2.0,<2.5",
         "protobuf>=5.28,<7",
         "tqdm>=4.66,<5",
+        # PNG drum grids / piano rolls / curves / realism report (musicgen.plot, curves, report).
+        "matplotlib>=3.8,<4",
         # tf-keras is required by TFP at import time, but it must be installed with --no-deps
         # (its metadata pulls the full `tensorflow` wheel over tensorflow-cpu): see Makefile.
     ],
