@@ -16,7 +16,8 @@ What is measured is the config family's (`musicgen.evaluation`, the one evaluato
   (`--nounigram` skips it), computed in the same run.
 
 Prints a table and writes all numbers to `--output_json`. With no --checkpoint: the bundled model of
---config (default groovae_4bar).
+--config (default groovae_4bar). A --checkpoint in a train --run_dir with TensorBoard logs also gets
+its curves beside the json (`musicgen.curves`; --noplot_curves: not).
 """
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ def define_flags(fv=None):
     flags.DEFINE_integer("seed", 0, "Seed for model building and posterior noise.", flag_values=fv)
     flags.DEFINE_string("output_json", None, "Where to write the numbers (default: "
                         "./eval_<config>_<split>.json).", flag_values=fv)
+    flags.DEFINE_boolean("plot_curves", True, "When --checkpoint is (in) a train --run_dir with "
+                         "TensorBoard logs: also write its loss / metric curves as "
+                         "<output_json stem>_curves.png.", flag_values=fv)
     return fv
 
 
@@ -91,6 +95,13 @@ def run(fv) -> dict:
         json.dump(report, f, indent=2)
         f.write("\n")
     print(f"wrote {os.path.abspath(out)}")
+    if fv.plot_curves:
+        from musicgen import curves
+        run_dir = curves.run_dir_of(fv.checkpoint)
+        png = run_dir and curves.try_plot_run_curves(
+            run_dir, os.path.splitext(out)[0] + "_curves.png", who="musicgen.evaluate")
+        if png:
+            print(f"wrote {os.path.abspath(png)}")
     return report
 
 

@@ -7,6 +7,7 @@ With no flags it loads the bundled groovae_4bar model and writes 5 drum grooves 
     python -m musicgen.generate --config=groovae_4bar --run_dir=runs/groove --temperature=0.3
     python -m musicgen.generate --mode=interpolate --input_midi_1=a.mid --input_midi_2=b.mid
     python -m musicgen.generate --mode=reconstruct --input_midi_1=a.mid --seed=1
+    python -m musicgen.generate --num_outputs=5 --render_audio --plot   # + WAV and PNG per file
     python -m musicgen.generate --config=performance_rnn_small --num_outputs=5 --max_events=1024
     python -m musicgen.generate --config=performance_rnn_small --mode=continue \
         --primer_midi=piece.mid --top_p=0.95
@@ -75,6 +76,12 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> flags.FlagValues:
                          flag_values=fv)
     flags.DEFINE_integer("max_batch_size", 8, "Most sequences per model call.", lower_bound=1,
                          flag_values=fv)
+    flags.DEFINE_boolean("render_audio", False, "Also write a WAV per MIDI file, rendered by "
+                         "FluidSynth with a General MIDI soundfont (musicgen.render).", flag_values=fv)
+    flags.DEFINE_string("soundfont", None, "Soundfont (.sf2/.sf3) for --render_audio (default: "
+                        "$MUSICGEN_SOUNDFONT or the OS's GM soundfont).", flag_values=fv)
+    flags.DEFINE_boolean("plot", False, "Also write a PNG per MIDI file: a drum grid or a piano "
+                         "roll (musicgen.plot).", flag_values=fv)
     for fam in families():
         fam.define_generate_flags(fv)
     return fv
@@ -150,6 +157,47 @@ def checkpoint_flag(fv):
                     f"a checkpoint (--checkpoint_file=...)")
 
 
+def check_render_flags(fv):
+    """The soundfont to render with, or None (no --render_audio, or no synthesizer / soundfont on
+    this machine: then a warning says so and only MIDI is written). A --soundfont that does not
+    exist is a FlagError. Checked before the model loads."""
+    if fv.soundfont and not fv.render_audio:
+        raise FlagError("--soundfont is only used with --render_audio")
+    if not fv.render_audio:
+        return None
+    from musicgen import render
+    if fv.soundfont and not os.path.isfile(os.path.expanduser(fv.soundfont)):
+        raise FlagError(f"--soundfont={fv.soundfont}: file not found")
+    try:
+        return render.check_available(fv.soundfont)[1]
+    except render.RenderUnavailable as err:
+        print(f"musicgen.generate: warning: --render_audio: {err}; writing MIDI only",
+              file=sys.stderr)
+        return None
+
+
+def write_extras(sequences, paths, soundfont, plot: bool) -> list:
+    """WAV (when `soundfont`) and PNG (when `plot`) beside each MIDI file; returns the lines to
+    print. A sample that cannot be rendered (e.g. no notes) is reported, the others go on."""
+    lines = []
+    if soundfont:
+        from musicgen import render
+        for path in paths:
+            wav = os.path.splitext(path)[0] + ".wav"
+            try:
+                levels = render.render_midi(path, wav, soundfont)
+                lines.append(f"  {os.path.basename(wav)}: {render.describe(levels)}")
+            except render.RenderError as err:
+                lines.append(f"  no WAV for {os.path.basename(path)}: {err}")
+    if plot:
+        from musicgen import plot as plot_lib
+        for ns, path in zip(sequences, paths):
+            png = os.path.splitext(path)[0] + ".png"
+            plot_lib.plot_note_sequence(ns, png, title=os.path.basename(path))
+            lines.append(f"  {os.path.basename(png)}")
+    return lines
+
+
 def output_paths(output_dir: str, config_name: str, mode: str, n: int, stamp: str) -> list:
     """Magenta's names: <config>_<mode>_<stamp>-000-of-005.mid ..."""
     return [os.path.join(output_dir, f"{config_name}_{mode}_{stamp}-{i:03d}-of-{n:03d}.mid")
@@ -188,6 +236,7 @@ def load_wrapper(fv, checkpoint: str, name: str, config, seed: int, batch_size: 
 def run(fv=flags.FLAGS) -> list:
     """Check the flags, load the model, write the MIDI files; returns their paths."""
     output_dir = check_output_dir(fv.output_dir or "generated")
+    soundfont = check_render_flags(fv)
     checkpoint, config_name = checkpoint_flag(fv)
     name, config = resolve_config(fv, checkpoint, config_name)
     family = config.family
@@ -217,6 +266,11 @@ def run(fv=flags.FLAGS) -> list:
     print(f"wrote {len(paths)} MIDI files to {output_dir}")
     for path in paths:
         print(f"  {os.path.basename(path)}")
+    extras = write_extras(sequences, paths, soundfont, fv.plot)
+    if extras:
+        what = " and ".join(w for w, on in (("WAV", soundfont), ("PNG", fv.plot)) if on)
+        print(f"wrote {what} files beside them:")
+        print("\n".join(extras))
     return paths
 
 

@@ -10,7 +10,8 @@ A readable custom loop (nanoGPT style) around the model's own `train_step` / `te
 * a non-finite loss stops training at once with a clear message; nothing is saved after it, so the
   last good checkpoint stays the latest.
 * TensorBoard scalars under <run_dir>/train (loss, reconstruction, kl_bits, beta, learning_rate,
-  accuracy, ...), a log line every --log_every steps, a tqdm progress bar.
+  accuracy, ...), a log line every --log_every steps, a tqdm progress bar; at the end (also after
+  SIGTERM / Ctrl-C) their curves as <run_dir>/curves.png (`musicgen.curves`).
 * --mode=eval: THE evaluator (`musicgen.evaluation`, as `python -m musicgen.evaluate`) on the
   latest checkpoint and --eval_split, written to <run_dir>/eval (TensorBoard + eval_metrics.json):
   the config family's metrics beside its floors.
@@ -346,6 +347,10 @@ def train(config_name: str, run_dir: str, num_steps: int, hparams_str: str = "",
         writer.close()
     if step > start_step or not last_good:
         save(logs)
+    if chief:  # <run_dir>/curves.png; a plotting failure is only a warning
+        from musicgen.curves import try_plot_run_curves
+        if try_plot_run_curves(run_dir, who="musicgen.train"):
+            logging.info("wrote %s", os.path.join(run_dir, "curves.png"))
     return step
 
 
@@ -366,7 +371,8 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
     (`musicgen.evaluation`, the same as `python -m musicgen.evaluate`); returns the report.
 
     Written to <run_dir>/eval/eval_metrics.json, and the trained model's scalars as TensorBoard
-    summaries under <run_dir>/eval at the checkpoint's step.
+    summaries under <run_dir>/eval at the checkpoint's step; the run's curves with these eval
+    points to <run_dir>/eval/curves.png.
     """
     import tensorflow as tf
     from musicgen import checkpoints
@@ -388,6 +394,8 @@ def evaluate(run_dir: str, split: str = "validation", num_batches: int = 0,
                   config.family.scalar_metrics(report["results"]))
     writer.close()
     checkpoints.write_json_atomic(os.path.join(eval_dir, "eval_metrics.json"), report)
+    from musicgen.curves import try_plot_run_curves  # train + these eval points; never fails
+    try_plot_run_curves(run_dir, os.path.join(eval_dir, "curves.png"), who="musicgen.train")
     return report
 
 

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from absl import flags
 
@@ -210,3 +211,37 @@ def test_reconstruct_chooses_a_window_or_all_and_says_so(ckpt, tmp_path, capsys)
         with pytest.raises(generate.FlagError, match=message):
             run_flags(f"--checkpoint_file={ckpt}", "--mode=reconstruct", f"--input_midi_1={ROCK}",
                       f"--input_window={bad}", f"--output_dir={tmp_path / 'c'}")
+
+
+def test_render_audio_and_plot_write_a_wav_and_a_png_per_midi(ckpt, tmp_path):
+    from musicgen import render
+    paths = run_flags(f"--checkpoint_file={ckpt}", "--num_outputs=5", "--render_audio", "--plot",
+                      "--temperature=1.0", "--seed=5", f"--output_dir={tmp_path}")
+    check_midi_files(paths, 5)
+    for path in paths:
+        stem = os.path.splitext(path)[0]
+        audio, rate = render.read_wav(stem + ".wav")
+        assert rate == render.SAMPLE_RATE and audio.shape[1] == 2
+        assert 0.8 < np.abs(audio).max() < 1.0           # -1 dBFS peak: audible, unclipped
+        with open(stem + ".png", "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert len(os.listdir(tmp_path)) == 15
+
+
+def test_render_audio_without_a_synthesizer_warns_and_still_writes_midi(ckpt, tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, PATH="/nonexistent")   # no fluidsynth on PATH
+    proc = subprocess.run([sys.executable, "-m", "musicgen.generate", f"--checkpoint_file={ckpt}",
+                           "--num_outputs=2", "--render_audio", f"--output_dir={tmp_path}"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "warning: --render_audio: the `fluidsynth` program is not installed" in proc.stderr
+    assert "apt-get install fluidsynth" in proc.stderr
+    assert sorted(os.path.splitext(f)[1] for f in os.listdir(tmp_path)) == [".mid", ".mid"]
+
+
+def test_missing_soundfont_flag_is_an_error_before_loading(tmp_path):
+    with pytest.raises(generate.FlagError, match="--soundfont=.*none.sf2: file not found"):
+        run_flags("--render_audio", f"--soundfont={tmp_path}/none.sf2", f"--output_dir={tmp_path}",
+                  "--checkpoint_file=/nonexistent/never_loaded")
+    with pytest.raises(generate.FlagError, match="--soundfont is only used with --render_audio"):
+        run_flags(f"--soundfont={tmp_path}/x.sf2", f"--output_dir={tmp_path}")
