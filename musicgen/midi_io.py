@@ -478,9 +478,45 @@ def note_sequence_to_midi_file(ns: NoteSequence, path: str | os.PathLike) -> Non
         if tempo.qpm <= 0:
             raise MidiConversionError(f"{name}: tempo {tempo.qpm} qpm at {tempo.time} s")
     try:
-        ns_midi_io.note_sequence_to_midi_file(ns, name)
+        pm = ns_midi_io.note_sequence_to_pretty_midi(_first_instrument_as_zero(ns))
+        pm.write(name)
+        if ns.total_time > pm.get_end_time():
+            _extend_to(name, pm.time_to_tick(ns.total_time))
     except Exception as exc:  # pretty_midi / mido raise ValueError, OSError, ...
         raise MidiConversionError(f"{name}: cannot write MIDI: {exc}") from exc
+
+
+def _first_instrument_as_zero(ns: NoteSequence) -> NoteSequence:
+    """note_seq's writer always opens an instrument 0 track (it holds the time and key
+    signatures) and gives every other instrument id its own: a sequence whose lowest id is not 0
+    (a groove: drums are instrument 9) would get an empty extra track. Renumber the lowest id to
+    0 (a copy; ids are track positions, renumbered on reading anyway)."""
+    used = {x.instrument for part in (ns.notes, ns.pitch_bends, ns.control_changes) for x in part}
+    if not used or 0 in used:
+        return ns
+    low = min(used)
+    out = NoteSequence()
+    out.CopyFrom(ns)
+    for part in (out.notes, out.pitch_bends, out.control_changes):
+        for x in part:
+            if x.instrument == low:
+                x.instrument = 0
+    for info in out.instrument_infos:
+        if info.instrument == low:
+            info.instrument = 0
+    return out
+
+
+def _extend_to(path: str, end_tick: int) -> None:
+    """Move every track's end-of-track to `end_tick`, so the file lasts the sequence's
+    total_time (a 4-bar groove whose last hit is in bar 4 still spans 4 whole bars in a DAW)."""
+    import mido
+    mid = mido.MidiFile(path)
+    for track in mid.tracks:
+        tick = sum(msg.time for msg in track)
+        if track and track[-1].type == "end_of_track" and tick < end_tick:
+            track[-1].time += end_tick - tick
+    mid.save(path)
 
 
 def apply_sustain(ns: NoteSequence) -> NoteSequence:

@@ -180,3 +180,50 @@ def test_sample_api_traps_are_errors(groove):
     with pytest.raises(ValueError, match="length must be a whole number of steps >= 1"):
         groove.sample(2, length=1.0)
     assert len(groove.sample(2, length=16, temperature=0.5)) == 2
+
+
+def _decoded(groove, last_step: int, first_offset: float = 0.0):
+    """A decoded 4-bar groove (hi-hat 8ths) whose last hit is at 16th step `last_step`."""
+    conv = groove.converter
+    d = len(conv.pitch_classes)
+    sample = np.zeros((64, 3 * d), np.float32)
+    for step in range(0, last_step + 1, 2):
+        sample[step, 2] = 1.0                        # closed hi-hat
+        sample[step, d + 2] = 0.7
+    sample[0, 0], sample[0, d] = 1.0, 0.9            # kick on 1, pushed early
+    sample[0, 2 * d] = first_offset
+    return conv.from_tensors([sample])[0]
+
+
+def test_own_samples_with_silent_last_bars_encode_again_from_midi(groove, tmp_path):
+    """The bar grid, not the last hit, sets a window: a groove whose bar 4 is silent still
+    encodes after a MIDI round trip (NoExtractedExamplesError before)."""
+    ns = _decoded(groove, last_step=40)                 # hits in bars 1-3 only
+    assert ns.total_time == pytest.approx(8.0)         # 4 whole bars at 120 qpm
+    path = str(tmp_path / "short.mid")
+    midi_io.note_sequence_to_midi_file(ns, path)
+    back = midi_io.midi_file_to_note_sequence(path)
+    assert back.total_time < 6.0                       # note_seq: the last note's end
+    assert groove.count_windows(back) == 1 and groove.count_windows(ns) == 1
+    assert len(groove.reconstruct([back, ns])) == 2
+    # training windows stay Magenta's: the shared converter extracts nothing from 3 bars
+    from musicgen import config as config_lib
+    assert not len(config_lib.converter_for(groove.config, "eval").to_tensors(back))
+
+
+def test_written_groove_spans_its_bars_in_one_drum_track(groove, tmp_path):
+    import mido
+    path = str(tmp_path / "g.mid")
+    midi_io.note_sequence_to_midi_file(_decoded(groove, last_step=40), path)
+    mid = mido.MidiFile(path)
+    assert mid.length == pytest.approx(8.0, abs=1e-3)    # ends at bar 5's downbeat
+    tracks = [t for t in mid.tracks if any(m.type == "note_on" for m in t)]
+    assert len(mid.tracks) == 2 and len(tracks) == 1   # conductor + drums, no empty track
+    assert {m.channel for m in tracks[0] if m.type == "note_on"} == {9}
+
+
+def test_early_first_hit_starts_at_zero_and_others_keep_their_offsets(groove):
+    ns = _decoded(groove, last_step=62, first_offset=0.6)   # 0.3 of a 16th early
+    kick = [n for n in ns.notes if n.pitch == 36]
+    assert kick[0].start_time == 0.0
+    assert min(n.start_time for n in ns.notes) == 0.0

@@ -30,7 +30,11 @@ Deviations from Magenta (all deliberate, see the notes in `from_tensors` / `to_t
 * Categorical samples without `split_instruments` are decoded over all their steps (Magenta
   decodes only the first T / D steps, a bug its tests hide by comparing with `zip`).
 * Note dropout draws from the converter's own generator (`seed()`), not numpy's global one.
-* Decoded sequences get `total_time` set (Magenta leaves 0).
+* Decoded sequences get `total_time` set to their whole bars (Magenta leaves 0); an early first
+  hit starts at 0 s (MIDI has no earlier time).
+* In infer mode (TrainedModel) a sequence is read on its bar grid: its whole bars, padded with
+  silent bars to at least one window, so a groove with silent last bars still encodes (Magenta
+  extracts no window from it). Training and evaluation windows are Magenta's.
 * Like current Magenta, `max_tensors_per_notesequence` is stored but does not limit the
   windows, and sequences are not pre-split on time changes.
 
@@ -222,6 +226,12 @@ class GrooveConverter(BaseNoteSequenceConverter):
             steps[i], drums[i] = note.quantized_start_step, drum
             velocities[i], starts[i] = note.velocity, note.start_time
         total_bars = int(np.ceil((steps.max() + 1) / self._steps_per_bar))
+        if self.is_inferring and self._split_bars:
+            # Inference reads the bar grid: the sequence's whole bars (total_time, which decoded
+            # samples set), and at least one window, so a groove whose last bars are silent
+            # (e.g. the model's own sample, written to MIDI and read back) still encodes.
+            grid_bars = qns.total_quantized_steps // self._steps_per_bar
+            total_bars = max(total_bars, grid_bars, self._split_bars)
         max_step = self._steps_per_bar * total_bars
         # Loudest note per (step, drum), the earliest in note order on ties.
         order = np.lexsort((np.arange(n), -velocities, drums, steps))
@@ -351,8 +361,11 @@ class GrooveConverter(BaseNoteSequenceConverter):
                     velocity, offset = self._decode_velocity_offset(vels[j], offsets[j])
                     note = ns.notes.add(instrument=DRUM_INSTRUMENT, is_drum=True,
                                         pitch=classes[j][0], velocity=velocity)
-                    note.start_time = (i - offset) * step_length
+                    # MIDI has no time before 0: an early (pushed) first hit starts at 0.
+                    note.start_time = max(0.0, (i - offset) * step_length)
                     note.end_time = note.start_time + step_length
                     ns.total_time = max(ns.total_time, note.end_time)
+            # The bar grid, not the last hit, sets the length (a file lasts its whole bars).
+            ns.total_time = max(ns.total_time, n_steps * step_length)
             sequences.append(ns)
         return sequences
