@@ -20,6 +20,9 @@ Differences from Magenta (deliberate):
 * `encode(..., first_window=True)` encodes the first converter window of a longer sequence
   instead of raising `MultipleExtractedExamplesError` (the default raises, as Magenta).
 * `reconstruct` (not in Magenta's class) decodes the posterior mean `mu` of each input.
+* Inputs may be MIDI file paths as well as NoteSequences; errors name the file.
+* Drum models read only an input's drum notes (MIDI channel 10): an input with none is refused,
+  pitched notes beside drums are ignored with a logged warning (Magenta maps every pitch).
 * Randomness comes from the instance's own numpy Generator (`seed=`) for z, and from Keras' global
   seed for the decoder's sampling (set with `keras.utils.set_random_seed` when `seed` is given).
 """
@@ -195,6 +198,7 @@ class TrainedModel:
     def _windows(self, ns, index: int):
         """The converter's windows of `ns` (ConverterTensors); NoExtractedExamplesError when none."""
         conv = self.converter
+        ns = self._drum_notes(as_note_sequence(ns, index), index)
         try:
             tensors = conv.to_tensors(ns)
         except ValueError as err:
@@ -207,6 +211,30 @@ class TrainedModel:
                 f"with one tempo)")
         return tensors
 
+    def _drum_notes(self, ns, index: int):
+        """For a drum model (converter.drum_notes_only): `ns` with only its drum notes; an input
+        with none is NoExtractedExamplesError, and dropped pitched notes are logged."""
+        if not getattr(self.converter, "drum_notes_only", False):
+            return ns
+        pitched = sum(1 for n in ns.notes if not n.is_drum)
+        if not pitched:
+            return ns
+        name = _input_name(ns, index)
+        if pitched == len(ns.notes):
+            raise NoExtractedExamplesError(
+                f"input {name!r}: no drum notes (MIDI channel 10) for this drum model; its "
+                f"{pitched} notes are pitched (programs "
+                f"{', '.join(str(p) for p in sorted({n.program for n in ns.notes}))}). If they are "
+                f"drums recorded on another channel, move them to channel 10")
+        from absl import logging
+        logging.warning("input %r: using its %d drum notes, ignoring %d pitched notes", name,
+                        len(ns.notes) - pitched, pitched)
+        out = type(ns)()
+        out.CopyFrom(ns)
+        del out.notes[:]
+        out.notes.extend(n for n in ns.notes if n.is_drum)
+        return out
+
     def extract_window(self, ns, first_window: bool = False, index: int = 0,
                        window: Optional[int] = None):
         """(inputs, length, controls) of the converter window of `ns` that `encode` would use:
@@ -216,6 +244,7 @@ class TrainedModel:
         number `window`) and MultipleExtractedExamplesError (several windows, no `window` and not
         first_window), naming the input.
         """
+        ns = as_note_sequence(ns, index)
         tensors = self._windows(ns, index)
         if window is not None and not 0 <= window < len(tensors):
             raise NoExtractedExamplesError(f"input {_input_name(ns, index)!r}: no window {window}; "
@@ -231,6 +260,7 @@ class TrainedModel:
                             length: Optional[int] = None, temperature: float = 0.5) -> list:
         """Reconstructions of windows `windows` (default: every window) of one NoteSequence:
         converted once, encoded and decoded as one batch."""
+        ns = as_note_sequence(ns)
         tensors = self._windows(ns, 0)
         windows = range(len(tensors)) if windows is None else list(windows)
         for w in windows:
@@ -246,6 +276,9 @@ class TrainedModel:
                first_window: bool = False, window: Optional[int] = None):
         """Encode NoteSequences (one converter window each: number `window` when given) ->
         (z, mu, sigma), each (n, z_size)."""
+        if isinstance(note_sequences, (str, os.PathLike)) or hasattr(note_sequences, "notes"):
+            raise TypeError("encode takes a list of NoteSequences or MIDI paths, got one; pass "
+                            "[x]")
         inputs, lengths, controls = [], [], []
         for i, ns in enumerate(note_sequences):
             x, length, c = self.extract_window(ns, first_window, i, window)
@@ -312,4 +345,19 @@ def check_temperature(temperature) -> None:
 
 def _input_name(ns, index: int) -> str:
     """How errors name an input: its file name, else its id, else its position."""
-    return ns.filename or ns.id or f"note_sequences[{index}]"
+    return ns.filename or ns.id or (f"note_sequences[{index}] (no filename or id: pass the MIDI "
+                                    f"file's path instead, or set .filename)")
+
+
+def as_note_sequence(x, index: int = 0):
+    """A NoteSequence as given, or the MIDI file at path `x` read with its path as filename (so
+    errors name the file). MidiConversionError (a ValueError) names a file that cannot be read."""
+    if isinstance(x, (str, os.PathLike)):
+        from musicgen import midi_io
+        path = os.fspath(x)
+        if not os.path.isfile(path):
+            raise NoExtractedExamplesError(f"input {path!r} (note_sequences[{index}]): file not found")
+        ns = midi_io.midi_file_to_note_sequence(path)
+        ns.filename = path
+        return ns
+    return x

@@ -79,10 +79,17 @@ def test_encode_returns_posterior_of_the_converter_window(groove):
     np.testing.assert_allclose(mu5, np.repeat(mu[:1], 5, axis=0), rtol=1e-5, atol=1e-6)
 
 
+def _as_drums(ns):
+    for note in ns.notes:
+        note.is_drum = True
+    return ns
+
+
 @pytest.mark.parametrize("make, why", [
     (lambda: groove_sequence(bars=0, filename="empty.mid"), "extracted no window"),
     (lambda: groove_sequence(numerator=3, filename="waltz.mid"), "3/4"),
-    (lambda: melody_sequence(pitches=(100,), filename="odd.mid"), "pitch 100"),
+    (lambda: _as_drums(melody_sequence(pitches=(100,), filename="odd.mid")), "pitch 100"),
+    (lambda: melody_sequence(filename="piano.mid"), "no drum notes"),
 ])
 def test_encode_error_names_the_input_and_why(groove, make, why):
     with pytest.raises(NoExtractedExamplesError) as err:
@@ -227,3 +234,37 @@ def test_early_first_hit_starts_at_zero_and_others_keep_their_offsets(groove):
     kick = [n for n in ns.notes if n.pitch == 36]
     assert kick[0].start_time == 0.0
     assert min(n.start_time for n in ns.notes) == 0.0
+
+
+def test_midi_paths_are_inputs_and_errors_name_the_file(groove, tmp_path):
+    from note_seq.protobuf import music_pb2
+    path = str(tmp_path / "short_groove.mid")
+    midi_io.note_sequence_to_midi_file(groove_sequence(bars=4), path)
+    assert len(groove.reconstruct([path])) == 1
+    assert groove.count_windows(path) == 1
+    waltz = str(tmp_path / "waltz.mid")
+    midi_io.note_sequence_to_midi_file(groove_sequence(numerator=3), waltz)
+    with pytest.raises(NoExtractedExamplesError, match="waltz.mid.*3/4"):
+        groove.encode([path, waltz])
+    with pytest.raises(NoExtractedExamplesError, match="missing.mid.*file not found"):
+        groove.reconstruct(str(tmp_path / "missing.mid"))
+    with pytest.raises(TypeError, match="list"):
+        groove.encode(path)
+    nameless = music_pb2.NoteSequence()
+    nameless.CopyFrom(groove_sequence(numerator=3, filename=""))
+    with pytest.raises(NoExtractedExamplesError, match=r"note_sequences\[0\] \(no filename"):
+        groove.encode([nameless])
+
+
+def test_a_piano_file_through_a_drum_model_is_refused_and_mixed_input_keeps_drums(groove):
+    piano = melody_sequence(filename="piano.mid")
+    with pytest.raises(NoExtractedExamplesError, match="piano.mid.*no drum notes.*8 notes are pitched"):
+        groove.reconstruct(piano)
+    mixed = groove_sequence(bars=4, filename="band.mid")
+    drums_only = len(mixed.notes)
+    for note in melody_sequence().notes:
+        mixed.notes.add().CopyFrom(note)
+    _, mu_mixed, _ = groove.encode([mixed])
+    _, mu_drums, _ = groove.encode([groove_sequence(bars=4)])
+    np.testing.assert_allclose(mu_mixed, mu_drums, atol=1e-6)   # the piano notes are ignored
+    assert len(mixed.notes) > drums_only                        # the input is not modified

@@ -115,6 +115,11 @@ class GrooveConverter(BaseNoteSequenceConverter):
       hits_as_controls: pass the hits as bool controls too.
     """
 
+    # Inference (TrainedModel) reads only drum notes (MIDI channel 10) of an input, as a drummer
+    # would; Magenta maps every note's pitch, so a piano part became "drums" without a word.
+    drum_notes_only = True
+
+
     def __init__(self, split_bars: Optional[int] = None, steps_per_quarter: int = 4,
                  quarters_per_bar: int = 4, max_tensors_per_notesequence: Optional[int] = 8,
                  pitch_classes=None, inference_pitch_classes=None, humanize: bool = False,
