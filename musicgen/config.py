@@ -163,7 +163,7 @@ def parse_hparams(hparams, overrides):
 def check_hparam_range(name: str, value) -> None:
     """ValueError naming the hparam for a value no training could use: NaN / inf anywhere, a
     learning rate outside (0, 1], a negative minimum learning rate, a batch size or layer size
-    below 1, a dropout rate outside [0, 1)."""
+    below 1, a dropout rate outside [0, 1), a sampling sd outside [0, 1]."""
     import math
     if isinstance(value, (list, tuple)):
         for v in value:
@@ -182,6 +182,8 @@ def check_hparam_range(name: str, value) -> None:
         problem = "must be >= 1"
     elif name.endswith("dropout") and not 0.0 <= value < 1.0:
         problem = "must be in [0, 1)"
+    elif name.endswith("_sample_sd") and not 0.0 <= value <= 1.0:
+        problem = "must be in [0, 1]"
     if problem:
         raise ValueError(f"hparam {name}={value} {problem}")
 

@@ -201,6 +201,8 @@ class GrooveLstmDecoder(BaseLstmDecoder):
         if output_depth % 3:
             raise ValueError(f"GrooveLstmDecoder: output depth {output_depth} is not 3 x drums")
         super().__init__(hparams, output_depth, **kwargs)
+        self.velocity_sample_sd = float(getattr(hparams, "velocity_sample_sd", 0.0))
+        self.offset_sample_sd = float(getattr(hparams, "offset_sample_sd", 0.0))
 
     @staticmethod
     def activate(logits):
@@ -226,14 +228,25 @@ class GrooveLstmDecoder(BaseLstmDecoder):
 
     def sample_from_logits(self, logits, temperature, noise):
         """Hits ~ Bernoulli(sigmoid(logits / temperature)) (temperature 0: logit > 0);
-        velocities and offsets are the activated outputs."""
+        velocities and offsets are the activated outputs (the Gaussian means), plus, on sampled
+        hits, Gaussian noise of sd `velocity_sample_sd` / `offset_sample_sd` x sqrt(temperature)
+        (clipped to the heads' ranges; none at temperature 0 or with the sds 0, Magenta's way)."""
         hit_logits, vel_logits, off_logits = ops.split(logits, 3, axis=-1)
+        velocities, offsets = ops.sigmoid(vel_logits), ops.tanh(off_logits)
         if isinstance(temperature, (int, float)) and temperature <= 0:
             hits = ops.cast(hit_logits > 0, "float32")
-        else:
-            coin = ops.split(noise, 3, axis=-1)[0]
-            hits = ops.cast(coin < ops.sigmoid(hit_logits / temperature), "float32")
-        return ops.concatenate([hits, ops.sigmoid(vel_logits), ops.tanh(off_logits)], axis=-1)
+            return ops.concatenate([hits, velocities, offsets], axis=-1)
+        coin, u_vel, u_off = ops.split(noise, 3, axis=-1)
+        hits = ops.cast(coin < ops.sigmoid(hit_logits / temperature), "float32")
+        spread = ops.sqrt(ops.cast(temperature, "float32"))
+        if self.velocity_sample_sd > 0:
+            gauss = ops.sqrt(2.0) * ops.erfinv(2.0 * u_vel - 1.0)
+            velocities = ops.clip(velocities + hits * gauss * self.velocity_sample_sd * spread,
+                                  0.0, 1.0)
+        if self.offset_sample_sd > 0:
+            gauss = ops.sqrt(2.0) * ops.erfinv(2.0 * u_off - 1.0)
+            offsets = ops.clip(offsets + hits * gauss * self.offset_sample_sd * spread, -1.0, 1.0)
+        return ops.concatenate([hits, velocities, offsets], axis=-1)
 
 
 class SplitMultiOutLstmDecoder(keras.layers.Layer):

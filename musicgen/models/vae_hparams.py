@@ -31,6 +31,12 @@ class VAEHParams:
     residual_encoder: bool = False     # not supported (no config uses it)
     residual_decoder: bool = False
     control_preprocessing_rnn_size: List[int] = dataclasses.field(default_factory=lambda: [256])
+    # GrooVAE sampling (not in Magenta, whose samples are the regression means): the squared-error
+    # velocity / offset heads are Gaussians of fixed sd; sampling draws each sampled hit's velocity
+    # (0..1 units) and offset (-1..1 units) from N(mean, (sd * sqrt(T))^2), the Gaussian tempered by
+    # the temperature T. 0 = Magenta (the means). Set from measured residuals (model card).
+    velocity_sample_sd: float = 0.0
+    offset_sample_sd: float = 0.0
 
     def values(self) -> dict:
         return dataclasses.asdict(self)
