@@ -40,17 +40,23 @@ VERSIONED_PACKAGES = ("musicgen", "note-seq", "symusic", "protobuf", "numpy", "t
 
 @dataclasses.dataclass
 class Result:
-    """What processing one item gave: serialized records for ``split``, or a skip (path, reason)."""
+    """What processing one item gave: serialized records for ``split``, or a skip (path, reason).
+
+    ``group`` optionally names the job input the item came from (convert_midi: the collection), so
+    that the manifest can count per input too.
+    """
 
     split: str
     records: list = dataclasses.field(default_factory=list)
     skip: Optional[tuple] = None
     stats: dict = dataclasses.field(default_factory=dict)
+    group: Optional[str] = None
 
     def summary(self) -> dict:
         """JSON-able summary without the records (what the Beam runner sends to the manifest)."""
         return {"split": self.split, "n": len(self.records),
-                "skip": list(self.skip) if self.skip else None, "stats": self.stats}
+                "skip": list(self.skip) if self.skip else None, "stats": self.stats,
+                "group": self.group}
 
 
 @dataclasses.dataclass
@@ -62,30 +68,46 @@ class Job:
     item_split: Callable[[Any], str]
     item_name: Callable[[Any], str]
     unit: str = "file"  # progress-bar unit
+    item_group: Optional[Callable[[Any], Optional[str]]] = None  # see Result.group
 
 
 class Summary:
-    """Counts per split, items per split, skips and summed stats ("max_*" stats keep the maximum)."""
+    """Counts per split, items per split, skips and summed stats ("max_*" stats keep the maximum);
+    ``groups``: the same counts per Result.group (only for results that name one)."""
 
     def __init__(self, splits: Iterable[str] = ()):
         self.counts = collections.Counter({s: 0 for s in splits})
         self.items = collections.Counter()
         self.skipped = []
         self.stats = {}
+        self.groups = {}
+
+    def group(self, name: str) -> dict:
+        """Per-group counters: {"counts": Counter, "items": Counter, "num_skipped": int}."""
+        return self.groups.setdefault(name, {"counts": collections.Counter(),
+                                             "items": collections.Counter(), "num_skipped": 0})
 
     def add(self, summary: dict) -> None:
         self.counts[summary["split"]] += summary["n"]
         self.items[summary["split"]] += 1
+        group = summary.get("group")
+        if group is not None:
+            self.group(group)["counts"][summary["split"]] += summary["n"]
+            self.group(group)["items"][summary["split"]] += 1
         if summary["skip"]:
-            self.add_skip(*summary["skip"])
+            self.add_skip(*summary["skip"], group=group)
         for key, value in summary["stats"].items():
             if key.startswith("max_"):
                 self.stats[key] = max(self.stats.get(key, value), value)
             else:
                 self.stats[key] = round(self.stats.get(key, 0) + value, 6)
 
-    def add_skip(self, path: str, reason: str) -> None:
-        self.skipped.append({"path": path, "reason": reason})
+    def add_skip(self, path: str, reason: str, group: Optional[str] = None) -> None:
+        entry = {"path": path, "reason": reason}
+        if group is not None:
+            entry["input"] = group
+            self.group(group)["num_skipped"] += 1
+        self.skipped.append(entry)
 
     @property
     def total(self) -> int:
@@ -94,7 +116,8 @@ class Summary:
 
 def crash_result(job: Job, item, exitcode: Any = None) -> Result:
     reason = f"worker process died while processing it (exit code {exitcode}); input crashes the parser"
-    return Result(job.item_split(item), skip=(job.item_name(item), reason))
+    return Result(job.item_split(item), skip=(job.item_name(item), reason),
+                  group=job.item_group(item) if job.item_group else None)
 
 
 # ---- local runner -------------------------------------------------------------------------------
@@ -310,11 +333,18 @@ def write_manifest(output_dir: str, job: str, summary: Summary, arguments: dict,
 
 
 def report_line(manifest: dict) -> str:
-    """One-line human summary of a manifest (printed by the CLIs)."""
+    """One-line human summary of a manifest (printed by the CLIs), plus a line per input when a job
+    had several."""
     counts = ", ".join(f"{k}={v}" for k, v in manifest["counts"].items())
     counts = counts if manifest["total"] else "nothing"
-    return (f"{manifest['job']}: wrote {counts}; skipped {manifest['num_skipped']} "
+    line = (f"{manifest['job']}: wrote {counts}; skipped {manifest['num_skipped']} "
             f"in {manifest['timing']['seconds']:.1f} s (see manifest.json)")
+    inputs = manifest.get("inputs") or []
+    if len(inputs) > 1:  # one line per input of a multi-input job
+        for i in inputs:
+            per = ", ".join(f"{k}={v}" for k, v in i["counts"].items()) or "nothing"
+            line += f"\n  {i['name']} ({i['dataset']}): {per}; skipped {i['num_skipped']}"
+    return line
 
 
 def write_json(path: str, obj) -> None:

@@ -88,7 +88,8 @@ def test_bad_files_are_skipped_with_reasons_and_job_goes_on(tmp_path):
     folder = str(tmp_path / "midi")
     expected = lib.write_bad_files(folder)
     lib.write_piano_midi(os.path.join(folder, "good.mid"), 5)
-    manifest = convert_midi.convert(str(tmp_path / "out"), "dir", folder, num_workers=2)
+    manifest = convert_midi.convert(str(tmp_path / "out"), "dir", folder, num_workers=2,
+                                    split_by="none")  # the old single split
     assert manifest["counts"] == {"all": 1}
     reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
     assert set(reasons) == set(expected)
@@ -111,6 +112,132 @@ def test_nothing_converted_exits_non_zero_from_the_cli(tmp_path):
     assert "wrote nothing; skipped 8" in proc.stderr
     with open(os.path.join(out, "manifest.json"), encoding="utf-8") as f:
         assert json.load(f)["num_skipped"] == len(lib.BAD_FILES)
+
+
+def _melody_folder(folder, names):
+    for i, name in enumerate(names):
+        lib.write_piano_midi(os.path.join(folder, name), 4 + i % 5, start_pitch=60 + i % 7)
+    return folder
+
+
+def test_dir_is_hash_split_into_train_validation_test_by_default(tmp_path):
+    names = [f"set{i % 3}/tune{i:02d}.mid" for i in range(40)]
+    folder = _melody_folder(str(tmp_path / "melodies"), names)
+    out = str(tmp_path / "out")
+    manifest = convert_midi.convert(out, "dir", folder, num_workers=1, validation_fraction=0.2,
+                                    test_fraction=0.2)
+    expected = {n: lib_split for n, lib_split in
+                ((n, convert_midi.readers.hash_split(n, 0.2, 0.2)) for n in names)}
+    assert manifest["counts"] == dict(sorted(collections.Counter(expected.values()).items()))
+    assert set(manifest["counts"]) == {"train", "validation", "test"} and manifest["total"] == 40
+    for split in ("train", "validation", "test"):
+        seqs = list(tfrecord.iterate_note_sequences(os.path.join(out, f"{split}-*")))
+        assert {ns.filename for ns in seqs} == {n for n, s in expected.items() if s == split}
+    (info,) = manifest["inputs"]
+    assert info["split_by"] == "hash" and info["validation_fraction"] == 0.2
+    assert info["counts"] == info["selected"] == {
+        s: manifest["counts"][s] for s in ("train", "validation", "test")}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--validation_fraction=1.5"], "--validation_fraction=1.5: must be a number with 0 <="),
+    (["--validation_fraction=0.5", "--test_fraction=0.5"],
+     "--validation_fraction=0.5 + --test_fraction=0.5 = 1: the sum must be < 1"),
+])
+def test_bad_fractions_are_one_error_line_from_the_cli(tmp_path, args, message):
+    folder = _melody_folder(str(tmp_path / "m"), ["a.mid"])
+    proc = subprocess.run([sys.executable, "-m", "pipelines.convert_midi", "--dataset=dir",
+                           f"--input_dir={folder}", f"--output_dir={tmp_path / 'out'}", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "out")
+
+
+def test_parse_inputs():
+    P = convert_midi.Input
+    assert convert_midi.parse_inputs(["maestro:/d/maestro-v2.0.0,dir:~/a,b/midi", "jazz=dir:/x"]) == [
+        P("maestro", "/d/maestro-v2.0.0"), P("dir", os.path.expanduser("~/a,b/midi")),
+        P("dir", "/x", "jazz")]
+    assert P("dir", "/data/melody/").collection == "melody" and P("groove", "/g").collection == "groove"
+    with pytest.raises(ValueError, match="unknown dataset 'midi'; expected one of maestro, groove"):
+        convert_midi.parse_inputs("midi:/x")
+    with pytest.raises(ValueError, match=r"expected \[NAME=\]DATASET:PATH"):
+        convert_midi.parse_inputs("/just/a/path")
+
+
+def test_multi_input_job_accounts_for_every_input(tmp_path, tmp_path_factory):
+    maestro = lib.make_maestro_dir(str(tmp_path / "maestro"), "v2")
+    groove = os.path.join(TEST_DATA, "groove")  # 5 real Groove files
+    folder = str(tmp_path / "melody")
+    _melody_folder(folder, [f"tune{i}.mid" for i in range(12)])
+    lib.write_bad_files(os.path.join(folder, "bad"))
+    split_folder = str(tmp_path / "folk")
+    _melody_folder(split_folder, ["train/a.mid", "train/b.mid", "val/c.mid", "test/d.mid", "loose.mid"])
+    inputs = [f"maestro:{maestro},groove:{groove}", f"dir:{folder}", f"folk=dir:{split_folder}"]
+    out = str(tmp_path / "out")
+    manifest = convert_midi.convert(out, inputs=inputs, num_workers=2,
+                                    filters={"composer": "chopin", "drummer": "drummer1"})
+    by_name = {i["name"]: i for i in manifest["inputs"]}
+    assert list(by_name) == ["maestro", "groove", "melody", "folk"]
+    # --composer applied to MAESTRO only, --drummer to Groove only; the folders stay whole
+    assert by_name["maestro"]["filters"] == {"composer": "chopin"}
+    assert by_name["maestro"]["selected"] == {"train": 2} and by_name["maestro"]["filtered_out"] == 3
+    assert by_name["groove"]["filters"] == {"drummer": "drummer1"}
+    assert by_name["groove"]["selected"] == {"validation": 2, "test": 1}
+    assert by_name["melody"]["filters"] == {} and sum(by_name["melody"]["selected"].values()) == 20
+    assert by_name["melody"]["split_by"] == "hash"
+    assert by_name["folk"]["split_by"] == "folders"
+    assert by_name["folk"]["selected"] == {"train": 2, "validation": 1, "test": 1}
+    # every input: selected == converted + files that failed; reader skips are named per input
+    skips = collections.Counter(s["input"] for s in manifest["skipped"])
+    assert skips == {"maestro": 1, "melody": 8, "folk": 1}  # unlisted file, BAD_FILES, loose.mid
+    for info in manifest["inputs"]:
+        assert info["num_skipped"] == skips.get(info["name"], 0)
+        failed = sum(1 for s in manifest["skipped"] if s["input"] == info["name"]
+                     and "not listed" not in s["reason"] and "outside the split" not in s["reason"])
+        assert sum(info["selected"].values()) == sum(info["counts"].values()) + failed
+    for split, n in manifest["counts"].items():
+        assert n == sum(i["counts"].get(split, 0) for i in manifest["inputs"])
+    assert manifest["total"] == 2 + 3 + 12 + 4 and manifest["num_skipped"] == 10
+    # collection names and ids stay distinct per input; the inputs are interleaved
+    seqs = [ns for split in ("train", "validation", "test")
+            for ns in tfrecord.iterate_note_sequences(os.path.join(out, f"{split}-*"))]
+    assert collections.Counter(ns.collection_name for ns in seqs) == {
+        "maestro": 2, "groove": 3, "melody": 12, "folk": 4}
+    assert len({ns.id for ns in seqs}) == len(seqs)
+    train = [ns.collection_name for ns in tfrecord.iterate_note_sequences(os.path.join(out, "train-*"))]
+    order = list(by_name)
+    assert train != sorted(train, key=order.index)  # not one input after the other
+    assert train[0] == "maestro" and "maestro" in train[len(train) // 2:]  # its 2nd file at 3/4
+    # the same job again: byte-identical shards
+    again = str(tmp_path / "again")
+    convert_midi.convert(again, inputs=inputs, num_workers=1,
+                         filters={"composer": "chopin", "drummer": "drummer1"})
+    assert _read_bytes(again) == _read_bytes(out)
+
+
+def test_multi_input_errors(tmp_path):
+    a, b = tmp_path / "a" / "melody", tmp_path / "b" / "melody"
+    _melody_folder(str(a), ["x.mid"])
+    _melody_folder(str(b), ["y.mid"])
+    with pytest.raises(ValueError, match="both named 'melody'.*name one: --input=NAME=dir:"):
+        convert_midi.convert(str(tmp_path / "o"), inputs=[f"dir:{a},dir:{b}"])
+    manifest = convert_midi.convert(str(tmp_path / "o"), inputs=[f"dir:{a}", f"other=dir:{b}"],
+                                    num_workers=1)
+    assert [i["name"] for i in manifest["inputs"]] == ["melody", "other"]
+    with pytest.raises(ValueError,
+                       match=r"no input's dataset \(dir\) has filter\(s\) --composer; valid: --split"):
+        convert_midi.convert(str(tmp_path / "o"), inputs=[f"dir:{a},other=dir:{b}"],
+                             filters={"composer": "bach"})
+    with pytest.raises(ValueError, match="--input and --input_dir: use one"):
+        convert_midi.convert(str(tmp_path / "o"), "dir", str(a), inputs=[f"dir:{b}"])
+    groove = os.path.join(TEST_DATA, "groove")
+    with pytest.raises(ValueError, match="--split_by=hash only applies to --dataset=dir inputs"):
+        convert_midi.convert(str(tmp_path / "o"), "groove", groove, split_by="hash")
+    with pytest.raises(ValueError, match="--test_fraction only applies to --dataset=dir inputs split"):
+        convert_midi.convert(str(tmp_path / "o"), "groove", groove, test_fraction=0.2)
 
 
 def test_filter_flag_of_another_dataset_is_an_error(groove):
@@ -279,6 +406,8 @@ def test_tfds_groove_source(tmp_path, groove_out):
     manifest = convert_midi.convert(out, tfds_name="groove/full-midionly", tfds_data_dir=data_dir,
                                     filters={"style": "funk"}, num_workers=2)
     assert manifest["counts"] == {"train": 2, "validation": 0, "test": 1}
+    (info,) = manifest["inputs"]
+    assert (info["name"], info["dataset"], info["counts"]) == ("groove", "tfds", {"train": 2, "test": 1})
     by_title = {ns.sequence_metadata.title: ns for ns in tfrecord.iterate_note_sequences(out + "/*.tfrecord")}
     assert sorted(by_title) == ["drummer1/session1/1", "drummer1/session1/2", "drummer2/eval_session/5"]
     ns = by_title["drummer1/session1/1"]

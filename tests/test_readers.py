@@ -107,11 +107,111 @@ def test_folder_reader_recursive(tmp_path):
     for rel in ("a.mid", "sub/b.MIDI", "sub/deeper/c.midi"):
         lib.write_piano_midi(str(tmp_path / rel), 2)
     (tmp_path / "notes.txt").write_text("not midi")
-    sources, skipped = readers.read_folder(str(tmp_path))
+    sources, skipped = readers.read_folder(str(tmp_path), split_by="none")
     assert [s.metadata["filename"] for s in sources] == ["a.mid", "sub/b.MIDI", "sub/deeper/c.midi"]
     assert {s.split for s in sources} == {"all"} and skipped == []
     assert sources[1].metadata["title"] == "b"
     assert sources[0].metadata["collection_name"] == tmp_path.name
+    hashed, _ = readers.read_folder(str(tmp_path))  # default: hash split, metadata agrees
+    assert [s.path for s in hashed] == [s.path for s in sources]
+    for s in hashed:
+        assert s.split == s.metadata["split"] == readers.hash_split(s.metadata["filename"], 0.1, 0.1)
+        assert s.metadata["id"] == readers.note_sequence_id(s.metadata["filename"], tmp_path.name)
+
+
+def _empty_midi_names(folder, names):
+    """The folder reader only lists files: empty .mid files are enough to test the split."""
+    for name in names:
+        path = os.path.join(folder, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "wb").close()
+
+
+def _splits(folder, **kw):
+    return {s.metadata["filename"]: s.split for s in readers.read_folder(folder, **kw)[0]}
+
+
+def test_hash_split_is_pinned_and_uses_the_posix_relative_path():
+    import hashlib
+    # Pinned: changing the hash would move files between splits of every existing dataset.
+    u = int.from_bytes(hashlib.sha1(b"reels/reelsa-c1.mid").digest()[:8], "big") / 2 ** 64
+    assert readers.hash_fraction("reels/reelsa-c1.mid") == u
+    assert readers.hash_fraction(os.path.join("reels", "reelsa-c1.mid")) == u
+    splits = [readers.hash_split(f"tune{i}.mid") for i in range(16)]
+    assert [i for i, s in enumerate(splits) if s != "train"] == [1, 12, 15]
+    assert (splits[1], splits[12], splits[15]) == ("validation", "validation", "test")
+    assert readers.hash_split("x.mid", 0.0, 0.0) == "train"
+
+
+def test_hash_split_is_deterministic_stable_and_respects_ratios(tmp_path):
+    first = [f"tunes/tune{i:03d}.mid" for i in range(200)]
+    folder = str(tmp_path / "midi")
+    _empty_midi_names(folder, first)
+    before = _splits(folder)
+    assert before == _splits(folder)  # deterministic
+    counts = collections.Counter(before.values())
+    assert sum(counts.values()) == 200
+    for split, fraction in (("validation", 0.1), ("test", 0.1), ("train", 0.8)):
+        sd = (200 * fraction * (1 - fraction)) ** 0.5
+        assert abs(counts[split] - 200 * fraction) <= 4 * sd, counts
+    # other ratios
+    counts = collections.Counter(_splits(folder, validation_fraction=0.3, test_fraction=0.25).values())
+    for split, fraction in (("validation", 0.3), ("test", 0.25), ("train", 0.45)):
+        assert abs(counts[split] - 200 * fraction) <= 4 * (200 * fraction * (1 - fraction)) ** 0.5
+    # adding and removing other files moves no file
+    _empty_midi_names(folder, [f"more/new{i}.mid" for i in range(100)] + ["tunes/tune0000.midi"])
+    for name in first[:20]:
+        os.remove(os.path.join(folder, name))
+    after = _splits(folder)
+    assert len(after) == 200 - 20 + 101
+    assert {k: after[k] for k in first[20:]} == {k: before[k] for k in first[20:]}
+    # raising one fraction only takes files out of train
+    more_test = _splits(folder, test_fraction=0.3)
+    moved = {k: (after[k], more_test[k]) for k in after if after[k] != more_test[k]}
+    assert moved and set(moved.values()) == {("train", "test")}
+    # 0 / 0: everything is train
+    assert set(_splits(folder, validation_fraction=0, test_fraction=0).values()) == {"train"}
+    # the split filter
+    only = _splits(folder, split="validation")
+    assert only and set(only.values()) == {"validation"}
+    assert only == {k: v for k, v in after.items() if v == "validation"}
+
+
+def test_split_folders_decide_the_split(tmp_path):
+    folder = str(tmp_path / "data")
+    _empty_midi_names(folder, ["train/a.mid", "train/deep/b.mid", "Valid/c.mid", "dev/d.mid",
+                               "test/e.MID", "stray.mid", "other/f.mid"])
+    assert readers.split_folders(folder) == {"Valid": "validation", "dev": "validation",
+                                             "test": "test", "train": "train"}
+    assert readers.folder_split_method(folder) == "folders"
+    sources, skipped = readers.read_folder(folder)
+    assert {s.metadata["filename"]: s.split for s in sources} == {
+        "train/a.mid": "train", "train/deep/b.mid": "train", "Valid/c.mid": "validation",
+        "dev/d.mid": "validation", "test/e.MID": "test"}
+    assert all(s.metadata["split"] == s.split for s in sources)
+    assert [os.path.relpath(p, folder) for p, _ in skipped] == ["other/f.mid", "stray.mid"]
+    assert all("outside the split folders (Valid/, dev/, test/, train/)" in r for _, r in skipped)
+    # --split_by=hash ignores the folders and keeps every file
+    hashed = _splits(folder, split_by="hash")
+    assert len(hashed) == 7
+    assert hashed == {k: readers.hash_split(k) for k in hashed}
+    with pytest.raises(ValueError, match="--split_by=folders: .* has no top-level split folder"):
+        readers.read_folder(str(tmp_path / "data" / "other"), split_by="folders")
+    assert readers.folder_split_method(str(tmp_path / "data" / "other")) == "hash"
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"validation_fraction": -0.1}, r"--validation_fraction=-0.1: must be a number with 0 <="),
+    ({"test_fraction": 1.0}, r"--test_fraction=1.0: must be"),
+    ({"test_fraction": float("nan")}, r"--test_fraction=nan: must be"),
+    ({"validation_fraction": 0.6, "test_fraction": 0.4}, r"--validation_fraction=0.6 \+ "
+                                                          r"--test_fraction=0.4 = 1: the sum must be < 1"),
+    ({"split_by": "random"}, r"--split_by='random': expected one of auto, hash, folders, none"),
+    ({"split_by": "none", "split": "train"}, r"--split cannot select files with --split_by=none"),
+])
+def test_folder_split_options_are_checked(tmp_path, kw, message):
+    with pytest.raises(ValueError, match=message):
+        readers.read_folder(str(tmp_path), **kw)
 
 
 def test_reader_errors_name_the_problem(tmp_path, groove):

@@ -8,6 +8,21 @@ Each reader returns ``(sources, skipped)``:
 
 Rows removed by a filter are neither sources nor skips (they were not asked for).
 
+Splits: MAESTRO and Groove keep their official split (metadata column). A plain folder
+(:func:`read_folder`) is split by ``split_by``:
+
+* ``"hash"``: by a stable hash of each file's POSIX path relative to ``input_dir`` — the first 8 bytes
+  of its SHA-1 as a number ``u`` in [0, 1): ``u < validation_fraction`` -> validation,
+  ``u >= 1 - test_fraction`` -> test, else train (:func:`hash_split`). A file's split depends on its
+  own path only: adding or removing other files never moves it, and raising one fraction only moves
+  files out of train.
+* ``"folders"``: by the top-level folder: ``train/``, ``validation/`` (also ``valid/``, ``val/``,
+  ``dev/``) or ``test/`` (case-insensitive). MIDI files outside those folders are *skipped* with a reason
+  (not guessed into a split): a curated test set stays exactly what its folder holds.
+* ``"auto"`` (default): ``"folders"`` when ``input_dir`` has at least one such top-level folder, else
+  ``"hash"``.
+* ``"none"``: the old single split ``"all"`` (for ``make_examples`` users of ``all-*`` shards).
+
 Metadata keys (all readers): ``id``, ``filename`` (relative to ``input_dir``), ``collection_name``,
 ``title``, ``composers`` (list), ``genre`` (list), ``artist`` plus dataset extras (MAESTRO: year,
 duration, split; Groove: drummer, session, style, bpm, beat_type, time_signature, duration, split).
@@ -32,6 +47,12 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 MIDI_EXTENSIONS = (".mid", ".midi")
 SPLITS = ("train", "validation", "test")
 ALL_SPLIT = "all"
+SPLIT_BY = ("auto", "hash", "folders", "none")
+# top-level folder name (lower case) -> split, for split_by="folders"
+SPLIT_FOLDER_NAMES = {"train": "train", "validation": "validation", "valid": "validation",
+                      "val": "validation", "dev": "validation", "test": "test"}
+DEFAULT_VALIDATION_FRACTION = 0.1
+DEFAULT_TEST_FRACTION = 0.1
 
 Filter = Union[None, str, int, float, Sequence[Any]]
 
@@ -283,17 +304,103 @@ def read_groove(input_dir: str, **filters):
 
 # ---- any folder ---------------------------------------------------------------------------------
 
-def read_folder(input_dir: str, collection_name: Optional[str] = None):
-    """Every .mid/.midi file under ``input_dir`` (recursive), split "all"; nothing is skipped here."""
+def check_fractions(validation_fraction: float, test_fraction: float) -> None:
+    """ValueError naming the flag unless 0 <= each fraction < 1 and their sum < 1."""
+    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"--{name}={value}: must be a number with 0 <= {name} < 1")
+    if validation_fraction + test_fraction >= 1:
+        raise ValueError(f"--validation_fraction={validation_fraction} + --test_fraction={test_fraction}"
+                         f" = {validation_fraction + test_fraction:g}: the sum must be < 1 "
+                         "(train gets the rest)")
+
+
+def hash_fraction(relpath: str) -> float:
+    """A stable number in [0, 1) of a relative path: the first 8 bytes of sha1(POSIX path)."""
+    posix = relpath.replace(os.sep, "/")
+    return int.from_bytes(hashlib.sha1(posix.encode("utf-8")).digest()[:8], "big") / 2.0 ** 64
+
+
+def hash_split(relpath: str, validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+               test_fraction: float = DEFAULT_TEST_FRACTION) -> str:
+    """The split of a file by the hash of its path relative to the dataset folder.
+
+    ``u = hash_fraction(relpath)``: validation when ``u < validation_fraction``, test when
+    ``u >= 1 - test_fraction``, else train.
+
+    >>> hash_split("jigs1.mid", 0.1, 0.1) == hash_split("jigs1.mid", 0.1, 0.1)
+    True
+    >>> hash_split("jigs1.mid", 0.0, 0.0)
+    'train'
+    """
+    u = hash_fraction(relpath)
+    if u < validation_fraction:
+        return "validation"
+    if u >= 1.0 - test_fraction:
+        return "test"
+    return "train"
+
+
+def split_folders(input_dir: str) -> dict:
+    """Top-level sub-folders of ``input_dir`` that name a split: {folder name: split}, sorted."""
+    found = {}
+    for entry in sorted(os.listdir(input_dir)):
+        split = SPLIT_FOLDER_NAMES.get(entry.lower())
+        if split and os.path.isdir(os.path.join(input_dir, entry)):
+            found[entry] = split
+    return found
+
+
+def folder_split_method(input_dir: str, split_by: str = "auto") -> str:
+    """``split_by`` resolved for ``input_dir``: "hash", "folders" or "none" (see the module doc)."""
+    if split_by not in SPLIT_BY:
+        raise ValueError(f"--split_by={split_by!r}: expected one of {', '.join(SPLIT_BY)}")
+    if split_by == "auto":
+        return "folders" if split_folders(input_dir) else "hash"
+    if split_by == "folders" and not split_folders(input_dir):
+        raise ValueError(f"--split_by=folders: {input_dir!r} has no top-level split folder "
+                         f"({', '.join(n + '/' for n in SPLIT_FOLDER_NAMES)})")
+    return split_by
+
+
+def read_folder(input_dir: str, collection_name: Optional[str] = None, split_by: str = "auto",
+                validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+                test_fraction: float = DEFAULT_TEST_FRACTION, split: Filter = None):
+    """Every .mid/.midi file under ``input_dir`` (recursive), split by ``split_by`` (module doc).
+
+    ``collection_name`` defaults to the folder's name; ``split`` keeps only the given split(s).
+    Skipped (``split_by`` "folders"): MIDI files outside the split folders.
+    """
     _check_dir(input_dir)
+    check_fractions(validation_fraction, test_fraction)
+    method = folder_split_method(input_dir, split_by)
+    splits = _check_split(split)
+    if splits and method == "none":
+        raise ValueError("--split cannot select files with --split_by=none (every file is split 'all')")
+    folders = split_folders(input_dir) if method == "folders" else {}
     collection = collection_name or os.path.basename(os.path.normpath(input_dir))
-    sources = []
+    sources, skipped = [], []
     for rel in _list_midi_files(input_dir):
+        path = os.path.join(input_dir, rel)
+        posix = rel.replace(os.sep, "/")
+        if method == "hash":
+            file_split = hash_split(posix, validation_fraction, test_fraction)
+        elif method == "folders":
+            top = posix.split("/", 1)[0] if "/" in posix else None
+            if top not in folders:
+                skipped.append((path, f"outside the split folders ({', '.join(f + '/' for f in folders)})"
+                                      " of a folder split by them (--split_by=hash splits every file)"))
+                continue
+            file_split = folders[top]
+        else:
+            file_split = ALL_SPLIT
+        if not _exact(splits, file_split):
+            continue
         meta = {"id": note_sequence_id(rel, collection), "filename": rel,
                 "collection_name": collection, "title": os.path.splitext(os.path.basename(rel))[0],
-                "artist": "", "composers": [], "genre": [], "split": ALL_SPLIT}
-        sources.append(MidiSource(path=os.path.join(input_dir, rel), split=ALL_SPLIT, metadata=meta))
-    return sources, []
+                "artist": "", "composers": [], "genre": [], "split": file_split}
+        sources.append(MidiSource(path=path, split=file_split, metadata=meta))
+    return sources, skipped
 
 
 READERS = {"maestro": read_maestro, "groove": read_groove, "dir": read_folder}
