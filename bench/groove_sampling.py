@@ -8,8 +8,11 @@ script, in one process:
 1. measures that sd: the residual (target - predicted mean) of velocity (0..1) and offset (-1..1)
    over the true hits of the --residual_split windows, teacher-forced from z = mu (the maximum-
    likelihood sd of the head's Gaussian);
+   Also for the estimate head output / P(hit): the heads regress velocity x hit (target 0 off
+   hits), so E[velocity | hit] is the output divided by the hit probability;
 2. draws --num_samples prior samples at --temperature from the same z for each variant (Magenta's
-   means; the measured sds as `velocity_sample_sd` / `offset_sample_sd`), and reports
+   means; the measured sds as `velocity_sample_sd` / `offset_sample_sd`; and velocities given a
+   hit, `velocity_given_hit`, with that estimate's residual sd), and reports
    `musicgen.realism.drum_features.groove_targets` for each beside the --split windows (the data).
 
     .venv/bin/python bench/groove_sampling.py --dataset_dir=out/groove_ns
@@ -67,14 +70,22 @@ def residual_sds(tm, inputs, outputs, lengths, batch=256) -> dict:
         logits = ops.convert_to_numpy(model.decoder.teacher_forced_logits(
             ops.convert_to_tensor(x_input), mu, training=False))
         hits = y[..., :d] > 0.5
+        p_hit = 1.0 / (1.0 + np.exp(-logits[..., :d]))
         p_vel = 1.0 / (1.0 + np.exp(-logits[..., d:2 * d]))
         p_off = np.tanh(logits[..., 2 * d:])
-        vel_res.append((y[..., d:2 * d] - p_vel)[hits])
-        off_res.append((y[..., 2 * d:] - p_off)[hits])
-    vel, off = np.concatenate(vel_res), np.concatenate(off_res)
-    return {"hits": int(vel.size), "velocity_sd": float(vel.std()), "velocity_mean": float(vel.mean()),
-            "offset_sd": float(off.std()), "offset_mean": float(off.mean()),
-            "velocity_sd_midi": float(vel.std() * 127), "offset_sd_ms_at_120": float(off.std() * 62.5)}
+        vel_res.append(np.stack([(y[..., d:2 * d] - p_vel)[hits],
+                                 (y[..., d:2 * d] - np.clip(p_vel / p_hit, 0, 1))[hits]]))
+        off_res.append(np.stack([(y[..., 2 * d:] - p_off)[hits],
+                                 (y[..., 2 * d:] - np.clip(p_off / p_hit, -1, 1))[hits]]))
+    vel, off = np.concatenate(vel_res, axis=1), np.concatenate(off_res, axis=1)
+    out = {"hits": int(vel.shape[1])}
+    # residual = target - estimate on true hits: the head's mean, and the mean / P(hit)
+    for k, name in enumerate(("mean", "given_hit")):
+        out[name] = {"velocity_bias": float(vel[k].mean()), "velocity_sd": float(vel[k].std()),
+                     "offset_bias": float(off[k].mean()), "offset_sd": float(off[k].std()),
+                     "velocity_sd_midi": float(vel[k].std() * 127),
+                     "offset_sd_ms_at_120": float(off[k].std() * 62.5)}
+    return out
 
 
 def main(argv=None):
@@ -105,11 +116,14 @@ def main(argv=None):
     data = conv.from_tensors(list(y_test))
     bars = base.config.hparams.max_seq_len // 16
     rows = {"data (" + a.split + f", {len(data)} windows)": groove_targets(data, bars)}
-    variants = {"Magenta (means)": (0.0, 0.0),
-                "velocity + offset sd (measured)": (res["velocity_sd"], res["offset_sd"])}
-    for label, (vsd, osd) in variants.items():
+    m, g = res["mean"], res["given_hit"]
+    variants = {"Magenta (means)": (0.0, 0.0, False),
+                "+ sds of the means' residuals": (m["velocity_sd"], m["offset_sd"], False),
+                "+ velocity given hit, its residual sd": (g["velocity_sd"], m["offset_sd"], True)}
+    for label, (vsd, osd, given) in variants.items():
         hp = ",".join(x for x in (stored, f"velocity_sample_sd={vsd:.4f}",
-                                  f"offset_sample_sd={osd:.4f}") if x)
+                                  f"offset_sample_sd={osd:.4f}",
+                                  f"velocity_given_hit={given}") if x)
         tm = TrainedModel(meta.get("config"), ckpt, batch_size=64, seed=a.seed, hparams=hp)
         samples = tm.sample(a.num_samples, temperature=a.temperature)
         rows[label] = groove_targets(samples, bars)
@@ -131,9 +145,15 @@ def main(argv=None):
              f"Command: `{result['command']}`; checkpoint `{os.path.relpath(ckpt, ROOT)}` (step "
              f"{meta.get('step')}); {a.num_samples} prior samples at T = {a.temperature}, the same z "
              f"for every variant (seed {a.seed}).", "",
-             f"Teacher-forced residuals on {res['hits']} true hits of the {a.residual_split} split: "
-             f"velocity sd {res['velocity_sd']:.4f} ({res['velocity_sd_midi']:.1f} MIDI), offset sd "
-             f"{res['offset_sd']:.4f} ({res['offset_sd_ms_at_120']:.1f} ms at 120 bpm).", "",
+             f"Teacher-forced residuals (target - estimate) on {res['hits']} true hits of the "
+             f"{a.residual_split} split, z = mu:", "",
+             "| estimate | velocity bias | velocity sd | offset bias | offset sd |", "|---|---|---|---|---|"]
+    for name, label in (("mean", "head output (Magenta)"), ("given_hit", "head output / P(hit)")):
+        r = res[name]
+        lines.append(f"| {label} | {r['velocity_bias']:+.4f} ({r['velocity_bias'] * 127:+.1f} MIDI) | "
+                     f"{r['velocity_sd']:.4f} ({r['velocity_sd_midi']:.1f} MIDI) | {r['offset_bias']:+.4f} | "
+                     f"{r['offset_sd']:.4f} ({r['offset_sd_ms_at_120']:.1f} ms) |")
+    lines += ["", "Groove targets of the samples:", "",
              "| set | " + " | ".join(TARGETS) + " |", "|---|" + "---|" * len(TARGETS)]
     for label, r in rows.items():
         lines.append(f"| {label} | " + " | ".join(cell(r.get(k)) for k in TARGETS) + " |")

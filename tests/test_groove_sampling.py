@@ -55,3 +55,31 @@ def test_sample_sd_range_is_checked():
     with pytest.raises(ValueError, match="velocity_sample_sd=-0.1 must be in"):
         check_hparam_range("velocity_sample_sd", -0.1)
     check_hparam_range("offset_sample_sd", 0.3)
+
+
+def test_velocity_given_hit_divides_by_the_untempered_hit_probability():
+    hp = VAEHParams(dec_rnn_size=[8], velocity_given_hit=True)
+    dec = GrooveLstmDecoder(hp, 3 * D)
+    hit_logit = np.log(0.6 / 0.4)                                    # P(hit) = 0.6
+    vel_logit = np.log(0.3 / 0.7)                                    # regressed velocity x hit = 0.3
+    logits = np.concatenate([np.full((1, D), hit_logit), np.full((1, D), vel_logit),
+                             np.zeros((1, D))], axis=1).astype("float32")
+    noise = np.full((1, 3 * D), 0.25, "float32")                     # coin 0.25 < 0.6: every drum hits
+    for temperature in (0.0, 0.5):
+        out = ops.convert_to_numpy(dec.sample_from_logits(ops.convert_to_tensor(logits), temperature,
+                                                           ops.convert_to_tensor(noise)))
+        np.testing.assert_allclose(out[0, D:2 * D], 0.5, atol=1e-5)  # 0.3 / 0.6
+    plain = GrooveLstmDecoder(VAEHParams(dec_rnn_size=[8]), 3 * D)
+    out = ops.convert_to_numpy(plain.sample_from_logits(ops.convert_to_tensor(logits), 0.5,
+                                                         ops.convert_to_tensor(noise)))
+    np.testing.assert_allclose(out[0, D:2 * D], 0.3, atol=1e-5)
+
+
+def test_velocity_given_hit_leaves_cells_without_a_hit_alone():
+    dec = GrooveLstmDecoder(VAEHParams(dec_rnn_size=[8], velocity_given_hit=True), 3 * D)
+    logits = np.concatenate([np.full((1, D), -3.0), np.full((1, D), np.log(0.04 / 0.96)),
+                             np.zeros((1, D))], axis=1).astype("float32")
+    out = ops.convert_to_numpy(dec.sample_from_logits(ops.convert_to_tensor(logits), 0.0,
+                                                       ops.convert_to_tensor(np.full((1, 3 * D), 0.5, "float32"))))
+    assert not out[0, :D].any()
+    np.testing.assert_allclose(out[0, D:2 * D], 0.04, atol=1e-5)   # fed back as the head says

@@ -203,6 +203,7 @@ class GrooveLstmDecoder(BaseLstmDecoder):
         super().__init__(hparams, output_depth, **kwargs)
         self.velocity_sample_sd = float(getattr(hparams, "velocity_sample_sd", 0.0))
         self.offset_sample_sd = float(getattr(hparams, "offset_sample_sd", 0.0))
+        self.velocity_given_hit = bool(getattr(hparams, "velocity_given_hit", False))
 
     @staticmethod
     def activate(logits):
@@ -228,16 +229,23 @@ class GrooveLstmDecoder(BaseLstmDecoder):
 
     def sample_from_logits(self, logits, temperature, noise):
         """Hits ~ Bernoulli(sigmoid(logits / temperature)) (temperature 0: logit > 0);
-        velocities and offsets are the activated outputs (the Gaussian means), plus, on sampled
+        velocities and offsets are the activated outputs (the Gaussian means; velocities divided
+        by the hit probability with `velocity_given_hit`), plus, on sampled
         hits, Gaussian noise of sd `velocity_sample_sd` / `offset_sample_sd` x sqrt(temperature)
         (clipped to the heads' ranges; none at temperature 0 or with the sds 0, Magenta's way)."""
         hit_logits, vel_logits, off_logits = ops.split(logits, 3, axis=-1)
         velocities, offsets = ops.sigmoid(vel_logits), ops.tanh(off_logits)
         if isinstance(temperature, (int, float)) and temperature <= 0:
             hits = ops.cast(hit_logits > 0, "float32")
+        else:
+            coin = ops.split(noise, 3, axis=-1)[0]
+            hits = ops.cast(coin < ops.sigmoid(hit_logits / temperature), "float32")
+        if self.velocity_given_hit:  # on hits: E[velocity | hit] = E[velocity x hit] / P(hit)
+            given = ops.clip(velocities / ops.maximum(ops.sigmoid(hit_logits), 1e-3), 0.0, 1.0)
+            velocities = hits * given + (1.0 - hits) * velocities
+        if isinstance(temperature, (int, float)) and temperature <= 0:
             return ops.concatenate([hits, velocities, offsets], axis=-1)
-        coin, u_vel, u_off = ops.split(noise, 3, axis=-1)
-        hits = ops.cast(coin < ops.sigmoid(hit_logits / temperature), "float32")
+        _, u_vel, u_off = ops.split(noise, 3, axis=-1)
         spread = ops.sqrt(ops.cast(temperature, "float32"))
         if self.velocity_sample_sd > 0:
             gauss = ops.sqrt(2.0) * ops.erfinv(2.0 * u_vel - 1.0)

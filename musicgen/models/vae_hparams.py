@@ -37,6 +37,10 @@ class VAEHParams:
     # the temperature T. 0 = Magenta (the means). Set from measured residuals (model card).
     velocity_sample_sd: float = 0.0
     offset_sample_sd: float = 0.0
+    # The velocity head regresses velocity x hit (target 0 where no hit), so its output is
+    # P(hit) x E[velocity | hit]: sampled hits come out too quiet. True: divide by the (untempered)
+    # hit probability for E[velocity | hit]. False = Magenta.
+    velocity_given_hit: bool = False
 
     def values(self) -> dict:
         return dataclasses.asdict(self)
