@@ -143,7 +143,7 @@ def plot_run_curves(run_dir: str, path: Optional[str] = None, title: Optional[st
             ax.set_yscale("log")  # a decayed learning rate; a flat one stays linear
         else:
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useOffset=True)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.set_title(tag, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.yaxis.get_offset_text().set_fontsize(7)
