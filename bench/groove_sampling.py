@@ -58,6 +58,30 @@ def windows(config, dataset_dir, split, max_windows, mode="eval"):
             np.array([lens[i] for i in keep], np.int32), conv)
 
 
+def hihat_accent_tf(model, inputs, outputs, lengths, batch=256) -> dict:
+    """Closed hi-hat velocity (MIDI) on beats and on 8th off-beats: targets vs the teacher-forced
+    E[velocity | hit] (does the model know the accent, before any sampling?)."""
+    from keras import ops
+    d = outputs.shape[-1] // 3
+    sums = {k: [0.0, 0.0, 0] for k in ("on", "off")}
+    for s in range(0, len(outputs), batch):
+        x, y, n = inputs[s:s + batch], outputs[s:s + batch], lengths[s:s + batch]
+        _, mu, _ = model.encode(x, n)
+        logits = ops.convert_to_numpy(model.decoder.teacher_forced_logits(
+            ops.convert_to_tensor(np.pad(y[:, :-1], [(0, 0), (1, 0), (0, 0)])), mu, training=False))
+        p = 1.0 / (1.0 + np.exp(-logits[..., 2]))
+        given = np.clip(1.0 / (1.0 + np.exp(-logits[..., d + 2])) / p, 0, 1)
+        steps = np.arange(y.shape[1])[None, :]
+        for k, sel in (("on", steps % 4 == 0), ("off", steps % 4 == 2)):
+            m = (y[..., 2] > 0.5) & sel
+            sums[k][0] += y[..., d + 2][m].sum() * 127
+            sums[k][1] += given[m].sum() * 127
+            sums[k][2] += int(m.sum())
+    on, off = ([v / max(c, 1) for v in (t, g)] for t, g, c in (sums["on"], sums["off"]))
+    return {"target_on_off": [on[0], off[0]], "predicted_on_off": [on[1], off[1]],
+            "target_accent": on[0] - off[0], "predicted_accent": on[1] - off[1]}
+
+
 def residual_sds(tm, inputs, outputs, lengths, batch=256) -> dict:
     from keras import ops
     model = tm.model
@@ -78,7 +102,7 @@ def residual_sds(tm, inputs, outputs, lengths, batch=256) -> dict:
         off_res.append(np.stack([(y[..., 2 * d:] - p_off)[hits],
                                  (y[..., 2 * d:] - np.clip(p_off / p_hit, -1, 1))[hits]]))
     vel, off = np.concatenate(vel_res, axis=1), np.concatenate(off_res, axis=1)
-    out = {"hits": int(vel.shape[1])}
+    out = {"hits": int(vel.shape[1]), "hihat_accent_teacher_forced": hihat_accent_tf(model, inputs, outputs, lengths)}
     # residual = target - estimate on true hits: the head's mean, and the mean / P(hit)
     for k, name in enumerate(("mean", "given_hit")):
         out[name] = {"velocity_bias": float(vel[k].mean()), "velocity_sd": float(vel[k].std()),
@@ -153,7 +177,12 @@ def main(argv=None):
         lines.append(f"| {label} | {r['velocity_bias']:+.4f} ({r['velocity_bias'] * 127:+.1f} MIDI) | "
                      f"{r['velocity_sd']:.4f} ({r['velocity_sd_midi']:.1f} MIDI) | {r['offset_bias']:+.4f} | "
                      f"{r['offset_sd']:.4f} ({r['offset_sd_ms_at_120']:.1f} ms) |")
-    lines += ["", "Groove targets of the samples:", "",
+    acc = res["hihat_accent_teacher_forced"]
+    lines += ["", f"Closed hi-hat velocity on beats / 8th off-beats ({a.residual_split}, teacher-forced): "
+              f"targets {acc['target_on_off'][0]:.1f} / {acc['target_on_off'][1]:.1f} (accent "
+              f"{acc['target_accent']:+.1f}), model's E[velocity | hit] {acc['predicted_on_off'][0]:.1f} / "
+              f"{acc['predicted_on_off'][1]:.1f} (accent {acc['predicted_accent']:+.1f}).",
+              "", "Groove targets of the samples:", "",
              "| set | " + " | ".join(TARGETS) + " |", "|---|" + "---|" * len(TARGETS)]
     for label, r in rows.items():
         lines.append(f"| {label} | " + " | ".join(cell(r.get(k)) for k in TARGETS) + " |")
