@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): setup.py constraints.txt
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip==26.3
-	$(VPY) -m pip install -q -c constraints.txt -e '.[beam,test]'
+	$(VPY) -m pip install -q -c constraints.txt -e '.[beam,dask,test]'
 	# tf-keras only so that TFP imports; --no-deps keeps the full `tensorflow` wheel out.
 	$(VPY) -m pip install -q --no-deps -c constraints.txt tf-keras
 	$(VPY) -c "import tensorflow, tensorflow_probability, note_seq, symusic, apache_beam, keras; print('setup ok: tf', tensorflow.__version__, 'keras', keras.__version__)"

@@ -33,6 +33,8 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "beam": ["apache-beam[tfrecord]>=2.77,<2.78"],
+        # --runner=dask: conversion jobs on a dask.distributed cluster (pipelines/dask_runner.py).
+        "dask": ["dask>=2026.8,<2026.9", "distributed>=2026.8,<2026.9"],
         "test": ["pytest>=8"],
     },
 )

@@ -13,6 +13,8 @@ Usage:
       --input=jazz=dir:/data/my_midi/jazz --input=rock=dir:/data/other/jazz --drummer=drummer1
   python -m pipelines.convert_midi --dataset=groove --runner=beam --input_dir=... --output_dir=... \
       --pipeline_options="--runner=DirectRunner --direct_num_workers=2"
+  python -m pipelines.convert_midi --dataset=groove --runner=dask --scheduler=tcp://HOST:8786 \
+      --input_dir=/shared/groove --output_dir=/shared/groove_ns
   python -m pipelines.convert_midi --tfds_name=groove/full-midionly --tfds_data_dir=~/tensorflow_datasets \
       --output_dir=/tmp/groove_tfds
 
@@ -269,12 +271,13 @@ def convert(output_dir: str, dataset: str = "dir", input_dir: Optional[str] = No
             num_shards: int = 0, pipeline_args: Optional[list] = None, tfds_name: Optional[str] = None,
             tfds_data_dir: Optional[str] = None, inputs: Union[None, str, Sequence] = None,
             split_by: str = "auto", validation_fraction: Optional[float] = None,
-            test_fraction: Optional[float] = None) -> dict:
+            test_fraction: Optional[float] = None, scheduler: Optional[str] = None) -> dict:
     """Run the conversion; returns the manifest dict (also written to ``output_dir/manifest.json``).
 
     One input: ``dataset`` + ``input_dir``; or ``inputs``: ``Input``s or ``--input`` strings
     (``[NAME=]DATASET:PATH``). ``split_by`` / ``validation_fraction`` / ``test_fraction`` (None: 0.1)
-    split the ``dir`` inputs (module doc).
+    split the ``dir`` inputs (module doc). ``runner="dask"``: ``scheduler`` is the cluster's address
+    (None: a local cluster of ``num_workers`` processes).
     """
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}
     explicit = [f for f, v in (("validation_fraction", validation_fraction),
@@ -326,7 +329,7 @@ def convert(output_dir: str, dataset: str = "dir", input_dir: Optional[str] = No
     shards = auto_num_shards(counts, num_shards)
     summary, seconds = runner_lib.run(JOB, items, output_dir, shards, runner=runner,
                                       num_workers=num_workers, total=total,
-                                      pipeline_args=pipeline_args)
+                                      pipeline_args=pipeline_args, scheduler=scheduler)
     for skip in skipped:  # reader-level skips (missing files, files not in the metadata, ...)
         summary.add_skip(*skip)
     for info in infos:
@@ -342,6 +345,8 @@ def convert(output_dir: str, dataset: str = "dir", input_dir: Optional[str] = No
                  "runner": runner, "num_workers": num_workers or os.cpu_count(), "num_shards": shards,
                  "pipeline_args": pipeline_args or [], "tfds_name": tfds_name,
                  "tfds_data_dir": tfds_data_dir}
+    if runner == "dask":
+        arguments["scheduler"] = scheduler or None
     return runner_lib.write_manifest(output_dir, "convert_midi", summary, arguments, runner, seconds,
                                      extra={"inputs": infos})
 
@@ -411,7 +416,7 @@ def main(argv):
         return convert(FLAGS.output_dir, FLAGS.dataset, FLAGS.input_dir, filters, FLAGS.runner,
                        FLAGS.num_workers, FLAGS.num_shards, shlex.split(FLAGS.pipeline_options),
                        FLAGS.tfds_name, FLAGS.tfds_data_dir, inputs=FLAGS.input,
-                       split_by=FLAGS.split_by, **fraction)
+                       split_by=FLAGS.split_by, scheduler=FLAGS.scheduler, **fraction)
 
     return runner_lib.cli_exit_code(job)
 

@@ -5,6 +5,8 @@ Usage:
       --input='/tmp/groove_ns/*.tfrecord' --output_dir=/tmp/groove_examples
   python -m pipelines.make_examples --config=... --input=... --output_dir=... --runner=beam \
       --pipeline_options="--runner=FlinkRunner --flink_master=localhost:8081"
+  python -m pipelines.make_examples --config=... --input=... --output_dir=... --runner=dask \
+      --scheduler=tcp://HOST:8786
 
 Input shards named ``<split>-NNNNN-of-MMMMM.tfrecord`` (convert_midi's output) keep their split; any
 other file name counts as split "all". Each split gets as many output shards as it had input shards
@@ -103,7 +105,8 @@ def _beam_input(files_by_split: dict):
 
 def make_examples(config, input_pattern, output_dir: str, config_name: str = "",
                   runner: str = "local", num_workers: Optional[int] = None, num_shards: int = 0,
-                  mode: str = "eval", seed: int = 0, pipeline_args: Optional[list] = None) -> dict:
+                  mode: str = "eval", seed: int = 0, pipeline_args: Optional[list] = None,
+                  scheduler: Optional[str] = None) -> dict:
     """Convert NoteSequence shards for ``config`` (a `musicgen.config.Config`: its augmenter,
     converter and family batch format); writes shards, spec.json, manifest.json."""
     files = tfrecord.expand_pattern(input_pattern)
@@ -120,7 +123,7 @@ def make_examples(config, input_pattern, output_dir: str, config_name: str = "",
     summary, seconds = runner_lib.run(
         job, note_sequence_items(files), output_dir, shards, runner=runner, num_workers=num_workers,
         total=total, make_beam_input=_beam_input(files_by_split) if runner == "beam" else None,
-        pipeline_args=pipeline_args)
+        pipeline_args=pipeline_args, scheduler=scheduler)
     spec = config.family.batch_format(config).spec()
     spec.update({"config": config_name, "mode": mode, "counts": dict(sorted(summary.counts.items())),
                  "observed_max_length": summary.stats.get("max_length")})
@@ -128,6 +131,8 @@ def make_examples(config, input_pattern, output_dir: str, config_name: str = "",
     arguments = {"config": config_name, "input": input_pattern, "output_dir": output_dir,
                  "runner": runner, "num_workers": num_workers or os.cpu_count(), "num_shards": shards,
                  "mode": mode, "seed": seed, "pipeline_args": pipeline_args or []}
+    if runner == "dask":
+        arguments["scheduler"] = scheduler or None
     return runner_lib.write_manifest(output_dir, "make_examples", summary, arguments, runner, seconds,
                                      extra={"note_sequences": total})
 
@@ -165,7 +170,8 @@ def main(argv):
         return make_examples(
             config, FLAGS.input, FLAGS.output_dir, config_name=FLAGS.config, runner=FLAGS.runner,
             num_workers=FLAGS.num_workers, num_shards=FLAGS.num_shards, mode=FLAGS.mode,
-            seed=FLAGS.seed, pipeline_args=shlex.split(FLAGS.pipeline_options))
+            seed=FLAGS.seed, pipeline_args=shlex.split(FLAGS.pipeline_options),
+            scheduler=FLAGS.scheduler)
 
     return runner_lib.cli_exit_code(run_job)
 

@@ -12,7 +12,11 @@ plus how to name an item and which split it belongs to.
   ``pipeline_args``) writing ``beam.io.WriteToTFRecord`` shards per split; per-item summaries go to
   a side output that the driver folds into the same :class:`Summary` as the local runner.
 
-Both write ``manifest.json`` through :func:`write_manifest`.
+* Dask runner (:mod:`pipelines.dask_runner`): the same ``process`` on a dask.distributed cluster,
+  results consumed in input order and written here by the same writer as the local runner, so its
+  shards equal the local runner's byte for byte.
+
+All write ``manifest.json`` through :func:`write_manifest`.
 """
 from __future__ import annotations
 
@@ -275,22 +279,32 @@ def define_job_flags(output_help: str) -> None:
     """Define --output_dir, --runner, --num_workers, --num_shards, --pipeline_options (CLI mains only)."""
     from absl import flags
     flags.DEFINE_string("output_dir", None, output_help)
-    flags.DEFINE_enum("runner", "local", ["local", "beam"],
-                      "local: process pool on this machine; beam: an Apache Beam pipeline.")
-    flags.DEFINE_integer("num_workers", None, "Local runner processes (default: os.cpu_count()).")
+    flags.DEFINE_enum("runner", "local", ["local", "beam", "dask"],
+                      "local: process pool on this machine; beam: an Apache Beam pipeline; dask: a "
+                      "dask.distributed cluster (--scheduler), shards written by this process.")
+    flags.DEFINE_integer("num_workers", None, "Local runner processes (default: os.cpu_count()); "
+                         "--runner=dask without --scheduler: processes of its local cluster.")
+    flags.DEFINE_string("scheduler", "", "--runner=dask: scheduler address (tcp://HOST:8786) or "
+                        "scheduler JSON file; empty: a local cluster of --num_workers processes.")
     flags.DEFINE_integer("num_shards", 0, "Output shards per split (0: automatic).")
     flags.DEFINE_string("pipeline_options", "", "Beam pipeline options passed through unchanged, e.g. "
                         "\"--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp\".")
 
 
 def cli_exit_code(run_job: Callable[[], dict]) -> int:
-    """Run a job for a CLI main: bad arguments/inputs -> 2 (logged), nothing written -> 1, else 0."""
+    """Run a job for a CLI main: bad arguments/inputs -> 2 (logged), the cluster lost mid-job -> 3
+    (logged, nothing written), nothing written -> 1, else 0."""
     from absl import logging
     try:
         manifest = run_job()
     except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)
         return 2
+    except RuntimeError as e:
+        if type(e).__name__ != "ClusterLost":
+            raise
+        logging.error("%s", e)
+        return 3
     print(report_line(manifest), file=sys.stderr)
     return 0 if manifest["total"] else 1
 
@@ -360,8 +374,8 @@ def write_json(path: str, obj) -> None:
 
 def run(job: Job, items: Iterable, output_dir: str, num_shards: dict, runner: str = "local",
         num_workers: Optional[int] = None, total: Optional[int] = None, make_beam_input=None,
-        pipeline_args: Optional[list] = None) -> tuple:
-    """Dispatch to the local or Beam runner; returns (summary, seconds)."""
+        pipeline_args: Optional[list] = None, scheduler: Optional[str] = None) -> tuple:
+    """Dispatch to the local, Beam or Dask runner; returns (summary, seconds)."""
     start = time.perf_counter()
     if runner == "local":
         summary = run_local(job, items, output_dir, num_shards, num_workers or os.cpu_count() or 1,
@@ -370,6 +384,10 @@ def run(job: Job, items: Iterable, output_dir: str, num_shards: dict, runner: st
         if make_beam_input is None:
             make_beam_input = create_input(list(items))
         summary = run_beam(job, make_beam_input, output_dir, num_shards, pipeline_args)
+    elif runner == "dask":
+        from pipelines import dask_runner
+        summary = dask_runner.run_dask(job, items, output_dir, num_shards, scheduler,
+                                       num_workers or os.cpu_count() or 1, total=total)
     else:
-        raise ValueError(f"--runner must be 'local' or 'beam', got {runner!r}")
+        raise ValueError(f"--runner must be 'local', 'beam' or 'dask', got {runner!r}")
     return summary, time.perf_counter() - start

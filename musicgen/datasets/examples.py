@@ -56,7 +56,7 @@ def encode_example(inputs, outputs, controls, length) -> bytes:
     length = np.asarray(length)
     feature["lengths"].CopyFrom(_int_feature(length))
     feature["lengths_shape"].CopyFrom(_int_feature(length.shape))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)  # map order: byte-identical across processes
 
 
 def tensors_to_examples(tensors) -> list:

@@ -56,7 +56,7 @@ class TokenBatchFormat(BatchFormat):
         feature = example.features.feature
         feature["tokens"].int64_list.value.extend(int(t) for t in np.asarray(tokens).ravel())
         feature["length"].int64_list.value.append(int(length))
-        return example.SerializeToString()
+        return example.SerializeToString(deterministic=True)  # map order: byte-identical across processes
 
     def parse_batch_fn(self):
         import tensorflow as tf
