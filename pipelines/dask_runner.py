@@ -26,7 +26,6 @@ import sys
 import time
 from typing import Iterable, Optional
 
-from musicgen.datasets import tfrecord
 from pipelines import runner as runner_lib
 
 KILLED_REASON = "dask worker died processing this file (KilledWorker: it killed every worker it ran on)"
@@ -150,7 +149,6 @@ def run_dask(job: runner_lib.Job, items: Iterable, output_dir: str, num_shards: 
     loopback LocalCluster of ``num_workers`` processes for this job. ``window``: chunks in flight
     (default 16 per worker thread). Inputs must be readable at the same path on every worker.
     """
-    from tqdm import tqdm
     try:
         client, cluster = connect(scheduler, num_workers)
     except OSError as e:  # unreachable scheduler (distributed raises OSError on connect timeout)
@@ -165,26 +163,8 @@ def run_dask(job: runner_lib.Job, items: Iterable, output_dir: str, num_shards: 
         if not window:
             window = 16 * max(1, sum(client.nthreads().values()))
         driver = _Driver(client, job, chunk_size, window, no_worker_timeout)
-        writers = {s: tfrecord.ShardedWriter(output_dir, s, n) for s, n in sorted(num_shards.items())}
-        summary = runner_lib.Summary(num_shards)
-        try:
-            with tqdm(total=total, desc=f"{job.name} (dask)", unit=job.unit, file=sys.stderr,
-                      mininterval=1.0, dynamic_ncols=True) as bar:
-                for result in driver.results(items):
-                    if result.records and result.split not in writers:
-                        raise ValueError(f"{job.name}: records for split {result.split!r} without a "
-                                         "writer")
-                    for record in result.records:
-                        writers[result.split].write(record, framed=True)
-                    summary.add(result.summary())
-                    bar.update(1)
-        except BaseException:
-            for w in writers.values():
-                w.abort()
-            raise
-        written = [p for w in writers.values() for p in w.close()]
-        tfrecord.remove_stale_shards(output_dir, written)
-        return summary
+        return runner_lib.write_results(job, driver.results(items), output_dir, num_shards, total,
+                                        f"{job.name} (dask)")
     finally:
         try:
             client.close(timeout=10)

@@ -203,13 +203,22 @@ def ordered_results(job: Job, items: Iterable, num_workers: int, chunk_size: int
 def run_local(job: Job, items: Iterable, output_dir: str, num_shards: dict, num_workers: int,
               total: Optional[int] = None) -> Summary:
     """Process ``items`` with a process pool and write shards for every split in ``num_shards``."""
+    return write_results(job, ordered_results(job, items, num_workers), output_dir, num_shards,
+                         total, job.name)
+
+
+def write_results(job: Job, results: Iterable[Result], output_dir: str, num_shards: dict,
+                  total: Optional[int], desc: str) -> Summary:
+    """Write the records of ``results`` (in order) to shards of every split in ``num_shards`` and
+    fold them into a Summary; on any error (or interrupt) the shards in progress are aborted.
+    Shared by the local and dask runners: same order in, same bytes out."""
     from tqdm import tqdm
     writers = {s: tfrecord.ShardedWriter(output_dir, s, n) for s, n in sorted(num_shards.items())}
     summary = Summary(num_shards)
     try:
-        with tqdm(total=total, desc=job.name, unit=job.unit, file=sys.stderr, mininterval=1.0,
+        with tqdm(total=total, desc=desc, unit=job.unit, file=sys.stderr, mininterval=1.0,
                   dynamic_ncols=True) as bar:
-            for result in ordered_results(job, items, num_workers):
+            for result in results:
                 if result.records and result.split not in writers:
                     raise ValueError(f"{job.name}: records for split {result.split!r} without a writer")
                 for record in result.records:
