@@ -89,7 +89,7 @@ def test_run_dir_of_a_training_run(tmp_path):
     (["--run_dir=/x", "--checkpoint_file=/y"], r"--run_dir and --checkpoint_file are exclusive"),
     (["--checkpoint_file=/no/such.weights.h5"], r"--checkpoint_file: .*/no/such\.weights\.h5"),
     (["--run_dir=/no/run"], r"--run_dir: .*/no/run"),
-    (["--config=cat-mel_2bar_small"], r"--config=cat-mel_2bar_small needs --run_dir"),
+    (["--config=hierdec-mel_4bar"], r"--config=hierdec-mel_4bar needs --run_dir"),
     (["--config=nonexistent"], r"--config: unknown config 'nonexistent'; valid configs: .*groovae_4bar"),
     (["--mode=interpolate", f"--input_midi_1={ROCK}"], r"--input_midi_2 is required"),
     (["--mode=reconstruct", "--input_midi_1=/no/such.mid"], r"--input_midi_1: file not found"),
@@ -245,3 +245,14 @@ def test_missing_soundfont_flag_is_an_error_before_loading(tmp_path):
                   "--checkpoint_file=/nonexistent/never_loaded")
     with pytest.raises(generate.FlagError, match="--soundfont is only used with --render_audio"):
         run_flags(f"--soundfont={tmp_path}/x.sf2", f"--output_dir={tmp_path}")
+
+
+def test_bundled_melody_model_generates_melodies(tmp_path):
+    paths = run_flags("--config=cat-mel_2bar_small", "--num_outputs=2", f"--output_dir={tmp_path}",
+                      "--seed=1")
+    assert len(paths) == 2
+    for path in paths:
+        ns = midi_io.midi_file_to_note_sequence(path)
+        assert ns.notes and not any(n.is_drum for n in ns.notes)
+        starts = sorted(n.start_time for n in ns.notes)
+        assert starts[-1] < 4.01                                   # 2 bars at 120 bpm
