@@ -226,7 +226,15 @@ def test_report_end_to_end(groove_test_dir, tmp_path, capsys):
     assert feats["hits_per_bar"]["untrained"]["mean"] > 40  # random hits on ~half the cells
     assert 0 < feats["hits_per_bar"]["generated"]["mean"] < 40
     assert feats["hits_per_bar"]["closer"] is True
-    assert 1 < feats["timing_spread_ms"]["data"]["mean"] < 62.5
+    # the data row is the drum features of exactly the report's data windows (recomputed here),
+    # and human drumming on the fixtures is loose: several ms, not the 0 of a quantized file
+    from musicgen import config as config_lib
+    from musicgen.paths import split_files, split_pattern
+    windows, _ = report.data_windows(config_lib.config_map()["groovae_4bar"],
+                                     split_files(split_pattern(groove_test_dir, "test"), "test"), 16)
+    spreads = [v for v in df.set_features(windows, 4)["timing_spread_ms"] if not math.isnan(v)]
+    assert feats["timing_spread_ms"]["data"]["mean"] == pytest.approx(np.mean(spreads), rel=1e-6)
+    assert feats["timing_spread_ms"]["data"]["mean"] > 5.0
     assert sum(feats["velocity_hist"]["data"]["mean"]) == pytest.approx(1.0, abs=1e-3)
     targets = saved["groove_targets"]
     assert 0 <= targets["loud_hit_share"]["data"] <= 1
