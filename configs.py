@@ -17,6 +17,7 @@ yields a `MissingConverter` placeholder that names the module and the error on f
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from musicgen.config import (Config, converter, converter_constant, get_config,  # noqa: F401
@@ -118,10 +119,14 @@ CONFIG_MAP["hierdec-mel_16bar"] = _vae(
     model=_hierdec(CategoricalLstmDecoder, [16, 16]), data_converter=_mel_16bar_converter,
     hparams=HParams(dec_rnn_size=[1024, 1024], **_mel_16bar_hparams),
     default_dataset=MELODY_DATASET)
-# Not in Magenta: hierdec-mel_16bar cut to 4 bars (4 conductor steps of one 16-step bar each).
+# Not in Magenta: the source material's 4-bar hierarchical melody VAE (4 conductor steps of one
+# 16-step bar each) at the sizes of its Groove runs (../shared/papers/README.md): BiLSTM 512
+# encoder, conductor and core decoder LSTMs [256, 256], z 256, free_bits 48, max_beta 0.2.
+# hierdec-mel_16bar's sizes (encoder [2048, 2048]) would be ~270 MB in float16.
 CONFIG_MAP["hierdec-mel_4bar"] = _vae(
     model=_hierdec(CategoricalLstmDecoder, [4, 16]), data_converter=_mel_converter(4),
-    hparams=HParams(dec_rnn_size=[1024, 1024], **dict(_mel_16bar_hparams, max_seq_len=64)),
+    hparams=HParams(batch_size=512, max_seq_len=64, z_size=256, enc_rnn_size=[512],
+                    dec_rnn_size=[256, 256], free_bits=48, max_beta=0.2),
     default_dataset=MELODY_DATASET)
 
 # ---- drums -----------------------------------------------------------------------------------
@@ -146,6 +151,16 @@ CONFIG_MAP["musicvae_4bar_drums"] = _vae(
     hparams=HParams(z_size=256, enc_rnn_size=[512], dec_rnn_size=[256, 256],
                      **dict(_drums_hparams, max_seq_len=64)),
     default_dataset=DRUMS_DATASET)
+
+# The source material's 4-bar hierarchical drum VAEs (level_lengths [8, 8], the Groove runs'
+# sizes), experiments (a) and (b) of bench/four_experiments.py: (a) a categorical core decoder on
+# GrooveConverter tensors (hits + velocities + offsets, 27 wide: the softmax cannot model them;
+# kept as the documented failure), (b) the same model on DrumsConverter's one-hot drum classes.
+_hier_drums_hparams = HParams(batch_size=512, max_seq_len=64, z_size=256, enc_rnn_size=[512],
+                              dec_rnn_size=[256, 256], free_bits=48, max_beta=0.2)
+CONFIG_MAP["hierdec-drums_4bar"] = _vae(
+    model=_hierdec(CategoricalLstmDecoder, [8, 8]), data_converter=_drums_converter(4),
+    hparams=_hier_drums_hparams, default_dataset=DRUMS_DATASET)
 
 # ---- trio ------------------------------------------------------------------------------------
 _trio_converter = _converter("trio", "TrioConverter", steps_per_quarter=4, slice_bars=16,
@@ -186,6 +201,10 @@ def _groove(bars: int, tfds_name: str, **converter_kwargs) -> Config:
 
 
 CONFIG_MAP["groovae_4bar"] = _groove(4, "groove/4bar-midionly")
+# Experiment (a) (see hierdec-drums_4bar): GrooVAE's data through a categorical hierarchical decoder.
+CONFIG_MAP["hierdec-groove_4bar_categorical"] = dataclasses.replace(
+    CONFIG_MAP["groovae_4bar"], model=_hierdec(CategoricalLstmDecoder, [8, 8]),
+    hparams=_hier_drums_hparams)
 CONFIG_MAP["groovae_2bar_humanize"] = _groove(2, "groove/2bar-midionly", humanize=True)
 CONFIG_MAP["groovae_2bar_tap_fixed_velocity"] = _groove(2, "groove/2bar-midionly", tapify=True,
                                                         fixed_velocities=True)
