@@ -153,6 +153,7 @@ def test_pitched_features_of_a_scale():
     assert (f["note_density"], f["polyphony"], f["empty_beat_rate"],
             f["scale_consistency"]) == (2.0, 1.0, 0.0, 1.0)
     assert pf.sample_features(melody([60, 62, 64, 65, 66]))["scale_consistency"] == 0.8
+    assert f["pitch_range"] == 12.0  # C4..C5; the drum note (kick 36) is not pitched
 
 
 def test_pitched_chords_rests_leaps_and_drum_only():

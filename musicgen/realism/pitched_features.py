@@ -9,6 +9,7 @@ notes has NaN features (left out of every comparison).
 * `pitch_class_entropy`: Shannon entropy (bits) of that histogram (0 .. log2 12 = 3.58);
 * `interval_hist`: share of each interval -12 .. +12 semitones (25 bins; larger leaps clipped to
   +-12) between the highest notes of successive onset groups (undefined below 2 groups);
+* `pitch_range`: highest minus lowest pitch (semitones);
 * `note_density`: notes per second, over 0 .. the last note's end;
 * `polyphony`: mean over onset groups of the number of notes sounding at the group's onset
   (start <= onset + tolerance and end > onset);
@@ -23,8 +24,8 @@ notes has NaN features (left out of every comparison).
 >>> for i, p in enumerate([60, 62, 64, 66]):                   # C D E F#, one per beat (0.5 s)
 ...     _ = ns.notes.add(pitch=p, velocity=80, start_time=0.5 * i, end_time=0.5 * i + 0.5)
 >>> f = sample_features(ns)
->>> f["pitch_class_entropy"], f["note_density"], f["polyphony"], f["scale_consistency"]
-(2.0, 2.0, 1.0, 1.0)
+>>> f["pitch_class_entropy"], f["pitch_range"], f["note_density"], f["polyphony"], f["scale_consistency"]
+(2.0, 6.0, 2.0, 1.0, 1.0)
 >>> (np.nonzero(f["interval_hist"])[0] - 12).tolist(), f["empty_beat_rate"]
 ([2], 0.0)
 """
@@ -44,6 +45,7 @@ FEATURES = (
     ("pitch_class_hist", "pitch-class histogram", "histogram"),
     ("pitch_class_entropy", "pitch-class entropy (bits)", "scalar"),
     ("interval_hist", "interval histogram", "histogram"),
+    ("pitch_range", "pitch range (semitones)", "scalar"),
     ("note_density", "note density (notes/s)", "scalar"),
     ("polyphony", "polyphony (notes at onsets)", "scalar"),
     ("empty_beat_rate", "empty-beat rate", "scalar"),
@@ -92,6 +94,7 @@ def sample_features(ns) -> dict:
         tops = np.array([max(n.pitch for n in g) for g in groups])
         steps = np.clip(np.diff(tops), -MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL
         out["interval_hist"] = np.bincount(steps, minlength=2 * MAX_INTERVAL + 1) / len(steps)
+    out["pitch_range"] = float(pitches.max() - pitches.min())
     end = float(ends.max())
     out["note_density"] = len(notes) / end if end > 0 else float("nan")
     out["polyphony"] = float(np.mean([
