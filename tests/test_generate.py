@@ -12,6 +12,7 @@ from absl import flags
 from conftest import ROOT, TEST_DATA
 from generate_testlib import TINY_GROOVE, export_tiny, note_tuples
 from musicgen import checkpoints, generate, midi_io
+from note_seq.protobuf import music_pb2
 
 NAME = re.compile(r"groovae_4bar_(sample|interpolate|reconstruct)_"
                   r"\d{4}-\d\d-\d\d_\d{6}-(\d{3})-of-(\d{3})\.mid$")
@@ -89,7 +90,7 @@ def test_run_dir_of_a_training_run(tmp_path):
     (["--run_dir=/x", "--checkpoint_file=/y"], r"--run_dir and --checkpoint_file are exclusive"),
     (["--checkpoint_file=/no/such.weights.h5"], r"--checkpoint_file: .*/no/such\.weights\.h5"),
     (["--run_dir=/no/run"], r"--run_dir: .*/no/run"),
-    (["--config=hierdec-mel_4bar"], r"--config=hierdec-mel_4bar needs --run_dir"),
+    (["--config=cat-mel_2bar_big"], r"--config=cat-mel_2bar_big needs --run_dir"),
     (["--config=nonexistent"], r"--config: unknown config 'nonexistent'; valid configs: .*groovae_4bar"),
     (["--mode=interpolate", f"--input_midi_1={ROCK}"], r"--input_midi_2 is required"),
     (["--mode=reconstruct", "--input_midi_1=/no/such.mid"], r"--input_midi_1: file not found"),
@@ -256,3 +257,43 @@ def test_bundled_melody_model_generates_melodies(tmp_path):
         assert ns.notes and not any(n.is_drum for n in ns.notes)
         starts = sorted(n.start_time for n in ns.notes)
         assert starts[-1] < 4.01                                   # 2 bars at 120 bpm
+
+
+def _melody_file(path, pitches):
+    """A one-instrument piano melody of eighth notes at 120 qpm (0.25 s each)."""
+    ns = music_pb2.NoteSequence(ticks_per_quarter=220)
+    ns.tempos.add(qpm=120)
+    for i, p in enumerate(pitches):
+        ns.notes.add(pitch=p, velocity=90, start_time=0.25 * i, end_time=0.25 * i + 0.2,
+                     program=0, instrument=0)
+    ns.total_time = 0.25 * len(pitches)
+    midi_io.note_sequence_to_midi_file(ns, str(path))
+    return str(path)
+
+
+def test_bundled_melody_model_interpolates_two_melodies(tmp_path):
+    up = _melody_file(tmp_path / "up.mid", [60, 62, 64, 65, 67, 69, 71, 72] * 2)
+    down = _melody_file(tmp_path / "down.mid", [84, 79, 76, 72, 79, 76, 72, 67] * 2)
+    paths = run_flags("--config=cat-mel_2bar_small", "--mode=interpolate", f"--input_midi_1={up}",
+                      f"--input_midi_2={down}", "--num_outputs=5", f"--output_dir={tmp_path / 'o'}",
+                      "--seed=1")
+    assert len(paths) == 5
+    means = []
+    for path in paths:
+        ns = midi_io.midi_file_to_note_sequence(path)
+        assert ns.notes and not any(n.is_drum for n in ns.notes)
+        means.append(sum(n.pitch for n in ns.notes) / len(ns.notes))
+    # the ends reconstruct their inputs' registers (means 66.9 and 75.6), the path moves between
+    assert means[0] < means[-1]
+
+
+def test_bundled_hierarchical_melody_model_generates_4_bars(tmp_path):
+    paths = run_flags("--config=hierdec-mel_4bar", "--num_outputs=2", f"--output_dir={tmp_path}",
+                      "--seed=1")
+    assert len(paths) == 2
+    for path in paths:
+        ns = midi_io.midi_file_to_note_sequence(path)
+        assert ns.notes and not any(n.is_drum for n in ns.notes)
+        assert max(n.end_time for n in ns.notes) <= 8.01              # 4 bars at 120 bpm
+    # the conductor's bars 3 and 4 (from 4 s on) are played, not only a 2-bar model's span
+    assert any(n.start_time >= 4.0 for p in paths for n in midi_io.midi_file_to_note_sequence(p).notes)
