@@ -64,6 +64,8 @@ def row(config, result):
             "sampled": r["trained"]["sampled"]["accuracy"],
             "untrained_tf": r["untrained"]["teacher_forced"]["accuracy"],
             "untrained_sampled": r["untrained"]["sampled"]["accuracy"],
+            "all_zero": r["all-zero output"]["teacher_forced"]["accuracy"],
+            "test_windows": r["trained"].get("num_sequences"),
             "kl_bits": r["trained"].get("kl_bits"), "test_steps": steps,
             "dataset_dir": MODELS[config][0], "paper_row": MODELS[config][1],
             "differences": MODELS[config][2]}
@@ -72,16 +74,17 @@ def row(config, result):
 def table(rows):
     def f(x):
         return "-" if x is None else f"{x:.3f}"
-    lines = ["| model (ours, test split) | trained steps | acc TF | acc sampled | untrained TF | "
-             "untrained sampled | paper row | paper TF | paper sampled | differences |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model (ours, test split) | trained steps | windows | acc TF | acc sampled | "
+             "untrained TF / sampled | all-zero output | paper row | paper TF | paper sampled | "
+             "differences |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p = PAPER[r["paper_row"]]
         hier = r["config"].startswith("hierdec")
         tf_p, s_p = (p[1], p[3]) if hier else (p[0], p[2])
         which = f"{r['paper_row']} ({'hierarchical' if hier else 'flat'})"
-        lines.append(f"| {r['config']} | {r['checkpoint_step']:,} | {f(r['tf'])} | "
-                     f"{f(r['sampled'])} | {f(r['untrained_tf'])} | {f(r['untrained_sampled'])} | "
+        lines.append(f"| {r['config']} | {r['checkpoint_step']:,} | {r['test_windows']:,} | "
+                     f"{f(r['tf'])} | {f(r['sampled'])} | {f(r['untrained_tf'])} / "
+                     f"{f(r['untrained_sampled'])} | {f(r['all_zero'])} | "
                      f"{which} | {f(tf_p)} | {f(s_p)} | {r['differences']} |")
     return "\n".join(lines)
 
@@ -100,7 +103,8 @@ def main(argv=None):
     md = ("# Bundled VAEs: per-step reconstruction accuracy (bench/vae_accuracy.py)\n\n"
           "TF = teacher-forced, sampled = free-running greedy decode from z = mu; accuracy = share "
           "of 16th steps whose whole class is right (melody: 90 classes; drums: 512 drum "
-          "combinations; GrooVAE: all 9 hits of the step). Paper: MusicVAE Table 1.\n\n"
+          "combinations; GrooVAE: all 9 hits of the step). all-zero output = class 0 at every step "
+          "(melody: no event, i.e. hold / rest; drums: silence). Paper: MusicVAE Table 1.\n\n"
           + table(rows) + "\n")
     with open(os.path.join(RESULTS, "vae_accuracy.json"), "w") as f:
         json.dump({"rows": rows, "paper": PAPER}, f, indent=1)

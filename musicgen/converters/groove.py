@@ -222,6 +222,7 @@ class GrooveConverter(BaseNoteSequenceConverter):
         drums = np.empty(n, np.int64)
         velocities = np.empty(n, np.int64)
         starts = np.empty(n, np.float64)
+        pitches = np.empty(n, np.int64)
         for i, note in enumerate(qns.notes):
             drum = class_map.get(note.pitch)
             if drum is None:
@@ -229,7 +230,7 @@ class GrooveConverter(BaseNoteSequenceConverter):
                     f"GrooveConverter: note pitch {note.pitch} at {note.start_time:.3f} s is in "
                     f"no pitch class (known pitches: {sorted(class_map)})")
             steps[i], drums[i] = note.quantized_start_step, drum
-            velocities[i], starts[i] = note.velocity, note.start_time
+            velocities[i], starts[i], pitches[i] = note.velocity, note.start_time, note.pitch
         total_bars = int(np.ceil((steps.max() + 1) / self._steps_per_bar))
         if self.is_inferring and self._split_bars:
             # Inference reads the bar grid: the sequence's whole bars (total_time, which decoded
@@ -238,8 +239,10 @@ class GrooveConverter(BaseNoteSequenceConverter):
             grid_bars = qns.total_quantized_steps // self._steps_per_bar
             total_bars = max(total_bars, grid_bars, self._split_bars)
         max_step = self._steps_per_bar * total_bars
-        # Loudest note per (step, drum), the earliest in note order on ties.
-        order = np.lexsort((np.arange(n), -velocities, drums, steps))
+        # Loudest note per (step, drum); on a velocity tie the earliest onset, then the lower pitch
+        # (Magenta: the first in note order). Independent of note order (tests/test_note_order.py),
+        # so MIDI readers that list simultaneous notes in another order give the same tensors.
+        order = np.lexsort((np.arange(n), pitches, starts, -velocities, drums, steps))
         cell = steps[order] * self._num_drums + drums[order]
         first = np.concatenate([[True], cell[1:] != cell[:-1]])
         keep = order[first]

@@ -42,6 +42,21 @@ PIANO_MIN_PITCH = 21
 PIANO_MAX_PITCH = 108
 
 
+def canonical_note_order(ns: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
+    """`ns` with its notes sorted by (onset, pitch, offset, velocity, instrument, program); `ns`
+    itself when already in that order."""
+    keys = [(n.start_time, n.pitch, n.end_time, n.velocity, n.instrument, n.program)
+            for n in ns.notes]
+    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
+        return ns
+    out = music_pb2.NoteSequence()
+    out.CopyFrom(ns)
+    notes = [ns.notes[i] for i in sorted(range(len(keys)), key=keys.__getitem__)]
+    del out.notes[:]
+    out.notes.extend(notes)
+    return out
+
+
 class PerformanceConverter(token_utils.TokenLMConverter):
     """NoteSequence <-> one-hot performance events (note-on/off, time shift, velocity).
 
@@ -101,9 +116,15 @@ class PerformanceConverter(token_utils.TokenLMConverter):
 
     # ---- NoteSequence -> events -------------------------------------------------------------
     def performance(self, note_sequence: music_pb2.NoteSequence) -> performance_lib.Performance:
-        """note_seq Performance of an already prepared (unquantized) NoteSequence."""
+        """note_seq Performance of an already prepared (unquantized) NoteSequence, its notes first
+        put in a canonical order (onset, pitch, offset, velocity, instrument, program).
+
+        note_seq stable-sorts the notes by (onset, pitch), so notes tied on both (one pitch on two
+        instruments, duplicates) keep the order in which the MIDI reader listed them, and their
+        velocity events follow it; sorted first, the events are note_seq's own on the sorted
+        sequence, for any reader's order (tests/test_note_order.py)."""
         quantized = sequences_lib.quantize_note_sequence_absolute(
-            note_sequence, self._steps_per_second)
+            canonical_note_order(note_sequence), self._steps_per_second)
         return performance_lib.Performance(
             quantized, num_velocity_bins=self._num_velocity_bins,
             max_shift_steps=self._max_shift_steps)
