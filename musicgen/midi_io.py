@@ -20,7 +20,8 @@ pretty_midi semantics reproduced here (see `_pretty_notes`):
 
 symusic reports notes, not events, so some files cannot be reproduced from it. These
 are detected and parsed with note_seq instead (counted by reason in `fallback_count()`):
-same-pitch notes that overlap; several channels/programs in one MIDI track; a track name
+same-pitch notes that overlap; several channels/programs in one MIDI track; an End-of-Track
+event before the end of its chunk (symusic stops there, mido reads on); a track name
 that is non-ASCII or not the first event before the notes; same-tick note-offs in a track
 whose same-tick note-ons are not in pitch order (a writer that does not sort). Not
 detectable, so not handled (absent from Groove and MAESTRO, see bench/midi_equality.py):
@@ -116,6 +117,12 @@ def _split_tracks(data: bytes, name: str) -> Tuple[int, int, List[Tuple[int, int
             raise MidiConversionError(
                 f"{name}: truncated file: track {i} needs {size} bytes, "
                 f"{len(data) - start} present")
+        # An End-of-Track meta event (FF 2F 00) before the chunk's last 3 bytes: symusic stops
+        # reading the track there, mido (so note_seq) reads on to the chunk's end. The bytes can
+        # also occur inside a text / sysex payload; either way note_seq decides (rare files).
+        eot = data.find(b"\xff\x2f\x00", start, end)
+        if eot != -1 and eot + 3 < end:
+            raise _NeedsFallback("End-of-Track before the end of its track chunk")
         spans.append((start, end))
         pos = end
     return fmt, division, spans

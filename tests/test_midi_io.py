@@ -189,6 +189,21 @@ def _latin1_track_name():
     return _midi_bytes([ev], type=0)
 
 
+def _early_end_of_track():
+    """An End-of-Track meta event mid-track (hand-written bytes: mido's writer moves it to the
+    end): symusic stops reading there, mido / note_seq read the rest of the chunk."""
+    events = (b"\x00\x90\x3c\x50" b"\x60\x80\x3c\x40" b"\x00\xff\x2f\x00"
+              b"\x00\x90\x3e\x50" b"\x60\x80\x3e\x40" b"\x00\xff\x2f\x00")
+    return (b"MThd" + struct.pack(">LHHH", 6, 0, 1, 96)
+            + b"MTrk" + struct.pack(">L", len(events)) + events)
+
+
+def test_early_end_of_track_loses_no_notes():
+    ours, ref = _both(_early_end_of_track(), "eot.mid", expect_fallback=True)
+    assert [n.pitch for n in ref.notes] == [60, 62]
+    _assert_equal(ours, ref)
+
+
 @pytest.mark.parametrize("make", [_overlap_song, _two_channels_one_track, _late_track_name,
                                   _latin1_track_name, _unsorted_writer])
 def test_cases_symusic_cannot_describe_fall_back_and_are_counted(make):
