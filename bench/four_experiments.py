@@ -48,9 +48,13 @@ def train(key, args):
     config, data, _ = EXPERIMENTS[key]
     run_dir = os.path.join(args.work_dir, key)
     pointer = os.path.join(run_dir, "checkpoint.json")
+    timing = os.path.join(run_dir, "bench_train_seconds.json")
     if os.path.exists(pointer):
         with open(pointer) as f:
             if int(json.load(f).get("step", 0)) >= args.steps:
+                if os.path.exists(timing):
+                    with open(timing) as t:
+                        return run_dir, json.load(t)["seconds"]
                 return run_dir, None
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     cmd = [sys.executable, "-m", "musicgen.train", f"--config={config}", f"--run_dir={run_dir}",
@@ -61,7 +65,10 @@ def train(key, args):
     t0 = time.perf_counter()
     with open(run_dir + ".log", "w") as log:
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
-    return run_dir, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    with open(timing, "w") as f:
+        json.dump({"seconds": seconds}, f)
+    return run_dir, seconds
 
 
 def target_evidence(config_name, data_dir, max_sequences):
@@ -172,8 +179,6 @@ def plot(results, path):
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0].set_yscale("symlog", linthresh=10)
-    axes[1].set_yscale("symlog", linthresh=10)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -226,7 +231,7 @@ def main(argv=None):
     for k in keys:
         config, data, what = EXPERIMENTS[k]
         run_dir, secs = train(k, a)
-        print(f"({k}) {config}: trained ({'already done' if secs is None else f'{secs:.0f} s'})",
+        print(f"({k}) {config}: trained ({'earlier, time not kept' if secs is None else f'{secs:.0f} s'})",
               flush=True)
         results[k] = {"config": config, "data": data, "what": what, "train_seconds": secs,
                       "curves": curves(run_dir),
