@@ -15,7 +15,11 @@ MAGENTA = {
     "cat-mel_2bar_big": (512, 32, 512, [2048], [2048] * 3, 0, 0.5, 0.99999, "inverse_sigmoid", 1000, 1.0),
     "flat-mel_16bar": (512, 256, 512, [2048, 2048], [2048] * 3, 256, 0.2, 0.0, "constant", 0.0, 1.0),
     "hierdec-mel_16bar": (512, 256, 512, [2048, 2048], [1024, 1024], 256, 0.2, 0.0, "constant", 0.0, 1.0),
-    "hierdec-mel_4bar": (512, 64, 512, [2048, 2048], [1024, 1024], 256, 0.2, 0.0, "constant", 0.0, 1.0),
+    # not Magenta's: the source material's 4-bar hierarchical runs, at its Groove runs' sizes
+    "hierdec-mel_4bar": (512, 64, 256, [512], [256, 256], 48, 0.2, 0.0, "constant", 0.0, 1.0),
+    "hierdec-drums_4bar": (512, 64, 256, [512], [256, 256], 48, 0.2, 0.0, "constant", 0.0, 1.0),
+    "hierdec-groove_4bar_categorical": (512, 64, 256, [512], [256, 256], 48, 0.2, 0.0, "constant",
+                                        0.0, 1.0),
     "cat-drums_2bar_small": (512, 32, 256, [512], [256, 256], 48, 0.2, 0.0, "inverse_sigmoid", 1000, 1.0),
     "cat-drums_2bar_big": (512, 32, 512, [2048], [2048] * 3, 48, 0.2, 0.0, "inverse_sigmoid", 1000, 1.0),
     "musicvae_4bar_drums": (512, 64, 256, [512], [256, 256], 48, 0.2, 0.0, "inverse_sigmoid", 1000, 1.0),
@@ -89,7 +93,7 @@ def test_converters_and_defaults():
     assert cm["groovae_4bar"].note_sequence_augmenter is None
     for name, cfg in cm.items():
         assert not isinstance(cfg.data_converter, config_lib.MissingConverter), name
-        expected = {"groovae": "groove", "drums": "groove", "mel": "maestro+nottingham",
+        expected = {"groovae": "groove", "groove": "groove", "drums": "groove", "mel": "maestro+nottingham",
                     "trio": None, "performance": "maestro", "_lm": "maestro",
                     "transformer": "maestro", "gpt2": "maestro"}
         key = next(k for k in expected if k in name)
