@@ -1,15 +1,20 @@
-"""Equality and speed of musicgen.midi_io against note_seq.midi_io on the shared data.
+"""Equality and speed of musicgen.midi_io against note_seq.midi_io, per corpus.
 
-For every .mid/.midi under groove/ and maestro-v2.0.0/ (1,420 files) this parses the file
+Corpora (default: all of ../shared/data: Groove, MAESTRO, the three Nottingham folders; or
+`--corpus NAME=GLOB`, repeated, for any folder). For every file this parses the file
 with both readers in the same process (file read included, as in the pipeline; per dataset
 one pass of ours over all files, then one pass of note_seq; Groove times are the fastest of
 3 runs, MAESTRO of 1), compares the NoteSequences
 field by field (times within --tol seconds) and records both parse times per file.
 
-Prints the number of mismatching files (goal 0), the first mismatch, the median per-file
-time ratio note_seq / ours, and writes bench/results/midi_equality.json.
+Two equalities are reported: exact (every field, note order included) and "multiset" (the notes
+of each instrument equal as multisets, every other field equal; tests/test_note_order.py shows
+every converter's tensors are invariant to note order). Per corpus: files, mismatches under
+each, files taking the note_seq fallback (rate, by reason), median per-file and total speed-up.
+Prints the figures and writes bench/results/midi_equality.json.
 
     .venv/bin/python bench/midi_equality.py [--data ../shared/data] [--limit N]
+    .venv/bin/python bench/midi_equality.py --corpus mine=/path/to/midi/**/*.mid
 """
 from __future__ import annotations
 
@@ -32,8 +37,22 @@ from note_seq import midi_io as ns_midi_io  # noqa: E402
 
 from musicgen import midi_io  # noqa: E402
 
-# dataset: (glob, timing repeats per file and reader; MAESTRO files take note_seq ~0.4 s each)
-DATASETS = {"groove": ("**/*.mid", 3), "maestro-v2.0.0": ("**/*.midi", 1)}
+# corpus: (glob under --data, timing repeats per file and reader; MAESTRO takes note_seq ~0.4 s)
+DATASETS = {"groove": ("groove/**/*.mid", 3), "maestro-v2.0.0": ("maestro-v2.0.0/**/*.midi", 1),
+            "nottingham": ("nottingham/MIDI/*.mid", 1),
+            "nottingham-melody": ("nottingham/MIDI/melody/*.mid", 1),
+            "nottingham-chords": ("nottingham/MIDI/chords/*.mid", 1)}
+
+
+def _sorted_notes(ns):
+    """A copy of `ns` with its notes sorted by every field: order-free comparison."""
+    out = type(ns)()
+    out.CopyFrom(ns)
+    notes = sorted(ns.notes, key=lambda n: (n.instrument, n.program, n.is_drum, n.pitch,
+                                            n.start_time, n.end_time, n.velocity))
+    del out.notes[:]
+    out.notes.extend(notes)
+    return out
 
 
 def _timed(fn, path, repeat=1):
@@ -55,6 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
     ap.add_argument("--tol", type=float, default=1e-6)
     ap.add_argument("--limit", type=int, default=0, help="files per dataset (0 = all)")
+    ap.add_argument("--corpus", action="append", default=[],
+                    help="NAME=GLOB (recursive **); replaces the shared-data corpora")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "midi_equality.json"))
     args = ap.parse_args(argv)
 
@@ -62,8 +83,22 @@ def main(argv=None) -> int:
     mismatches, first = [], None
     fallback_files = {}  # reason -> files parsed by note_seq inside musicgen.midi_io
     all_ref, all_ours = [], []
-    for ds, (pattern, repeat) in DATASETS.items():
-        files = sorted(glob.glob(os.path.join(args.data, ds, pattern), recursive=True))
+    corpora = {ds: (os.path.join(args.data, pattern), repeat)
+               for ds, (pattern, repeat) in DATASETS.items()}
+    if args.corpus:
+        corpora = {}
+        for item in args.corpus:
+            name, sep, pattern = item.partition("=")
+            if not sep or not name or not pattern:
+                ap.error(f"--corpus={item}: expected NAME=GLOB")
+            corpora[name] = (os.path.expanduser(pattern), 1)
+    for ds, (pattern, repeat) in corpora.items():
+        files = sorted(glob.glob(pattern, recursive=True))
+        if not files:
+            print(f"{ds}: no files match {pattern}", flush=True)
+            continue
+        corpus_fallbacks = {}
+        multiset_mismatches = 0
         if args.limit:
             files = files[:args.limit]
         # Two passes, each reader over all files back to back (as a conversion job runs),
@@ -75,6 +110,7 @@ def main(argv=None) -> int:
             for reason, count in midi_io.fallback_count().items():
                 if count > before.get(reason, 0):
                     fallback_files[reason] = fallback_files.get(reason, 0) + 1
+                    corpus_fallbacks[reason] = corpus_fallbacks.get(reason, 0) + 1
         ref_t, our_t, notes = [], [], 0
         for path, (ours, t_ours) in zip(files, ours_all):
             ref, t_ref = _timed(ns_midi_io.midi_file_to_note_sequence, path, repeat)
@@ -86,13 +122,21 @@ def main(argv=None) -> int:
             else:
                 diff = midi_io.note_sequence_diff(ours, ref, args.tol)
                 notes += len(ref.notes)
+                if diff and midi_io.note_sequence_diff(_sorted_notes(ours), _sorted_notes(ref),
+                                                       args.tol):
+                    multiset_mismatches += 1
             if diff:
-                mismatches.append(os.path.relpath(path, args.data))
+                mismatches.append(f"{ds}:{os.path.relpath(path, args.data)}")
                 first = first or {"file": mismatches[-1], "difference": diff}
         del ours_all
         ref_t, our_t = np.array(ref_t), np.array(our_t)
         per_dataset[ds] = {
             "files": len(files), "notes": notes, "timing_repeats_min_of": repeat,
+            "exact_mismatches": sum(1 for m in mismatches if m.startswith(ds + ":")),
+            "multiset_mismatches": multiset_mismatches,
+            "fallback_files": sum(corpus_fallbacks.values()),
+            "fallback_rate": round(sum(corpus_fallbacks.values()) / len(files), 4),
+            "fallback_reasons": corpus_fallbacks,
             "median_ms_note_seq": round(float(np.median(ref_t)) * 1e3, 3),
             "median_ms_ours": round(float(np.median(our_t)) * 1e3, 3),
             "median_ratio": round(float(np.median(ref_t / our_t)), 2),
@@ -104,7 +148,8 @@ def main(argv=None) -> int:
         print(f"{ds}: {per_dataset[ds]}", flush=True)
     ref_t, our_t = np.concatenate(all_ref), np.concatenate(all_ours)
     result = {
-        "command": "python bench/midi_equality.py" + (f" --limit {args.limit}" if args.limit else ""),
+        "command": "python bench/midi_equality.py" + (f" --limit {args.limit}" if args.limit else "")
+                   + "".join(f" --corpus {c}" for c in args.corpus),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared)",
         "files": int(len(ref_t)),
         "mismatching_files": len(mismatches),
