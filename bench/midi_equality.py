@@ -36,6 +36,7 @@ warnings.filterwarnings("ignore")
 from note_seq import midi_io as ns_midi_io  # noqa: E402
 
 from musicgen import midi_io  # noqa: E402
+from musicgen.converters.base import with_notes  # noqa: E402
 
 # corpus: (glob under --data, timing repeats per file and reader; MAESTRO takes note_seq ~0.4 s)
 DATASETS = {"groove": ("groove/**/*.mid", 3), "maestro-v2.0.0": ("maestro-v2.0.0/**/*.midi", 1),
@@ -46,13 +47,8 @@ DATASETS = {"groove": ("groove/**/*.mid", 3), "maestro-v2.0.0": ("maestro-v2.0.0
 
 def _sorted_notes(ns):
     """A copy of `ns` with its notes sorted by every field: order-free comparison."""
-    out = type(ns)()
-    out.CopyFrom(ns)
-    notes = sorted(ns.notes, key=lambda n: (n.instrument, n.program, n.is_drum, n.pitch,
-                                            n.start_time, n.end_time, n.velocity))
-    del out.notes[:]
-    out.notes.extend(notes)
-    return out
+    return with_notes(ns, sorted(ns.notes, key=lambda n: (
+        n.instrument, n.program, n.is_drum, n.pitch, n.start_time, n.end_time, n.velocity)))
 
 
 def _timed(fn, path, repeat=1):

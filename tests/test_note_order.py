@@ -18,6 +18,7 @@ import configs
 from conftest import TEST_DATA
 from musicgen import midi_io
 from musicgen.config import converter_for
+from musicgen.converters.base import with_notes
 
 SEEDS = (1, 2)
 
@@ -69,11 +70,7 @@ def _groove_sequence() -> music_pb2.NoteSequence:
 
 
 def _drums_only(ns):
-    out = music_pb2.NoteSequence()
-    out.CopyFrom(ns)
-    del out.notes[:]
-    out.notes.extend(n for n in ns.notes if n.is_drum)
-    return out
+    return with_notes(ns, [n for n in ns.notes if n.is_drum])
 
 
 SEQUENCES = {"tied-0": lambda: _tied_sequence(0), "tied-1": lambda: _tied_sequence(1),
@@ -81,13 +78,8 @@ SEQUENCES = {"tied-0": lambda: _tied_sequence(0), "tied-1": lambda: _tied_sequen
 
 
 def _shuffled(ns, seed):
-    out = music_pb2.NoteSequence()
-    out.CopyFrom(ns)
-    notes = list(ns.notes)
-    order = np.random.default_rng(seed).permutation(len(notes))
-    del out.notes[:]
-    out.notes.extend(notes[i] for i in order)
-    return out
+    order = np.random.default_rng(seed).permutation(len(ns.notes))
+    return with_notes(ns, [ns.notes[i] for i in order])
 
 
 def _tensors(config_name, ns):

@@ -76,6 +76,15 @@ def maybe_sample_items(n: int, sample_size: Optional[int], randomize: bool,
     return list(range(sample_size))
 
 
+def with_notes(note_sequence: music_pb2.NoteSequence, notes) -> music_pb2.NoteSequence:
+    """Copy of `note_sequence` (every other field kept) whose notes are `notes`, in that order."""
+    out = music_pb2.NoteSequence()
+    out.CopyFrom(note_sequence)
+    del out.notes[:]
+    out.notes.extend(notes)
+    return out
+
+
 def np_onehot(indices, depth: int, dtype=np.bool_) -> np.ndarray:
     """One-hot encode an int sequence into shape (len(indices), depth)."""
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)

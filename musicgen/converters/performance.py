@@ -36,25 +36,20 @@ from typing import Optional, Sequence
 from note_seq import performance_encoder_decoder, performance_lib, sequences_lib
 from note_seq.protobuf import music_pb2
 
-from musicgen.converters import token_utils
+from musicgen.converters import base, token_utils
 
 PIANO_MIN_PITCH = 21
 PIANO_MAX_PITCH = 108
 
 
 def canonical_note_order(ns: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
-    """`ns` with its notes sorted by (onset, pitch, offset, velocity, instrument, program); `ns`
-    itself when already in that order."""
-    keys = [(n.start_time, n.pitch, n.end_time, n.velocity, n.instrument, n.program)
-            for n in ns.notes]
-    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
+    """`ns` with its notes sorted by (onset, pitch, offset, velocity, instrument, program) when
+    two of them share an (onset, pitch) — the only notes whose order note_seq's stable (onset,
+    pitch) sort keeps from the reader; else `ns` itself (no copy)."""
+    if len({(n.start_time, n.pitch) for n in ns.notes}) == len(ns.notes):
         return ns
-    out = music_pb2.NoteSequence()
-    out.CopyFrom(ns)
-    notes = [ns.notes[i] for i in sorted(range(len(keys)), key=keys.__getitem__)]
-    del out.notes[:]
-    out.notes.extend(notes)
-    return out
+    return base.with_notes(ns, sorted(ns.notes, key=lambda n: (
+        n.start_time, n.pitch, n.end_time, n.velocity, n.instrument, n.program)))
 
 
 class PerformanceConverter(token_utils.TokenLMConverter):
