@@ -22,9 +22,7 @@ import glob
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import distributed  # noqa: E402
 
 from pipelines import convert_midi  # noqa: E402
+from pipelines.loopback_cluster import LoopbackCluster  # noqa: E402
 
 VOLATILE = ("runner", "timing", "versions", "arguments")
 
@@ -50,38 +49,16 @@ def stable(manifest):
 
 
 def start_cluster(tmp):
-    sched_file = os.path.join(tmp, "scheduler.json")
-    dask = os.path.join(os.path.dirname(sys.executable), "dask")
-    log = open(os.path.join(tmp, "cluster.log"), "w")
+    """(cluster, address, start-up s, first-use import s of the job on the workers)."""
+    cluster = LoopbackCluster(tmp, nworkers=2)
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", sched_file], cwd=ROOT,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)]
-    while not os.path.exists(sched_file):
-        time.sleep(0.05)
-    procs.append(subprocess.Popen([dask, "worker", "--scheduler-file", sched_file, "--nworkers", "2",
-                                   "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
-                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True))
-    client = distributed.Client(scheduler_file=sched_file, timeout=60)
-    client.wait_for_workers(2, timeout=120)
+    address = cluster.start()
     started = time.perf_counter() - t0
-    address = client.scheduler.address
-    t0 = time.perf_counter()
-    client.run(__import__, "pipelines.convert_midi")  # what a job's first task pays on each worker
-    imported = time.perf_counter() - t0
-    client.close()
-    return procs, log, address, started, imported
-
-
-def stop_cluster(procs, log):
-    for p in reversed(procs):
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait(timeout=30)
-    log.close()
+    with distributed.Client(address, timeout=60) as client:
+        t0 = time.perf_counter()
+        client.run(__import__, "pipelines.convert_midi")  # what a job's first task pays per worker
+        imported = time.perf_counter() - t0
+    return cluster, address, started, imported
 
 
 def main():
@@ -96,7 +73,7 @@ def main():
             "groove+maestro": {"inputs": [f"groove:{groove},maestro:{maestro}"]}}
     tmp = tempfile.mkdtemp(prefix="cluster-bench-")
     load_before = os.getloadavg()
-    procs, log, address, started, imported = start_cluster(tmp)
+    cluster, address, started, imported = start_cluster(tmp)
     results = {"cluster": {"start_s": round(started, 2), "worker_import_s": round(imported, 2),
                            "workers": 2, "threads_per_worker": 1, "scheduler": "dask scheduler "
                            "(127.0.0.1)", "distributed": distributed.__version__},
@@ -147,7 +124,7 @@ def main():
             results["jobs"][name] = entry
             print(name, json.dumps(entry), flush=True)
     finally:
-        stop_cluster(procs, log)
+        cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     results["load_average"] = {"before": [round(x, 2) for x in load_before],
                                "after": [round(x, 2) for x in os.getloadavg()]}

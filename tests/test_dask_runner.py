@@ -20,6 +20,7 @@ from pipelines import runner as runner_lib
 
 import distributed  # noqa: E402  (make setup installs the [dask] extra: a missing one fails, not skips)
 from pipelines import dask_runner  # noqa: E402
+from pipelines.loopback_cluster import LoopbackCluster  # noqa: E402
 
 # manifest keys that name the runner or the moment, not the output
 VOLATILE = ("runner", "timing", "versions", "arguments")
@@ -41,38 +42,11 @@ def cluster():
 
     allowed-failures=0 (default 3) keeps the fault tests short: a task whose worker dies is given up
     on at once (KilledWorker), so a killed worker also exercises the one-item-at-a-time re-run."""
-    tmp = tempfile.mkdtemp(prefix="dask-test-")
-    sched_file = os.path.join(tmp, "scheduler.json")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
                DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0",
                DASK_DISTRIBUTED__WORKER__DAEMON="False")
-    dask = os.path.join(os.path.dirname(sys.executable), "dask")
-    log = open(os.path.join(tmp, "cluster.log"), "w")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", sched_file],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)]
-    try:
-        for _ in range(300):
-            if os.path.exists(sched_file):
-                break
-            time.sleep(0.1)
-        procs.append(subprocess.Popen(
-            [dask, "worker", "--scheduler-file", sched_file, "--nworkers", "2", "--nthreads", "1",
-             "--host", "127.0.0.1", "--no-dashboard"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        with distributed.Client(scheduler_file=sched_file, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
-            address = client.scheduler.address
+    with LoopbackCluster(tempfile.mkdtemp(prefix="dask-test-"), env=env, timeout=30) as address:
         yield address
-    finally:
-        for p in reversed(procs):  # each in its own process group: the worker's nanny + children
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=20)
-        log.close()
 
 
 def test_groove_maestro_bad_files_equal_the_local_runner(tmp_path, cluster):
