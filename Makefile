@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: setup synth generate test convert-groove bench clean-venv
+.PHONY: setup synth generate test convert-groove bench bench-setup clean-venv
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ generate: setup synth
 
 test: setup synth
 	$(VPY) -m pytest -q tests
+
+# bench-only extras (MidiTok for bench/token_encoders.py), outside `make test`.
+bench-setup: setup
+	$(VPY) -m pip install -q -c constraints.txt -e '.[bench]'
 
 bench: setup
 	$(VPY) bench/convert.py

@@ -21,6 +21,8 @@ setup(
         "tensorflow-datasets>=4.9.10,<4.10",
         "note-seq==0.0.5",
         "symusic>=0.6,<0.7",
+        # the MIDI event scanner / note pairing (musicgen/midi); already pulled in by librosa.
+        "numba>=0.68,<0.69",
         "absl-py>=2.1,<3",
         "numpy>=2.0,<2.5",
         "protobuf>=5.28,<7",
@@ -35,6 +37,8 @@ setup(
         "beam": ["apache-beam[tfrecord]>=2.77,<2.78"],
         # --runner=dask: conversion jobs on a dask.distributed cluster (pipelines/dask_runner.py).
         "dask": ["dask>=2026.8,<2026.9", "distributed>=2026.8,<2026.9"],
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "hypothesis>=6.170,<7"],
+        # bench/token_encoders.py compares our REMI with MidiTok's (not needed to run musicgen).
+        "bench": ["miditok>=3.1,<3.2"],
     },
 )
