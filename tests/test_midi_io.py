@@ -1,4 +1,5 @@
-"""musicgen.midi_io: symusic reader equal to note_seq's, errors, sustain, round trip."""
+"""musicgen.midi_io: the reader equals note_seq's (note order included), errors, limits,
+drop counts, sustain, round trip."""
 import csv
 import glob
 import io
@@ -120,10 +121,8 @@ def _two_channels_one_track():
     return _midi_bytes([ev], type=0)
 
 
-def _both(data, name, expect_fallback=False):
-    before = sum(midi_io.fallback_count().values())
-    ours = midi_io.midi_bytes_to_note_sequence(data, name)
-    assert sum(midi_io.fallback_count().values()) == before + int(expect_fallback)
+def _both(data, name, report=None):
+    ours = midi_io.midi_bytes_to_note_sequence(data, name, report=report)
     ref = ns_midi_io.midi_to_note_sequence(data)
     return ours, ref
 
@@ -191,40 +190,93 @@ def _latin1_track_name():
 
 def _early_end_of_track():
     """An End-of-Track meta event mid-track (hand-written bytes: mido's writer moves it to the
-    end): symusic stops reading there, mido / note_seq read the rest of the chunk."""
+    end): mido / note_seq read on to the end of the chunk (symusic stops there)."""
     events = (b"\x00\x90\x3c\x50" b"\x60\x80\x3c\x40" b"\x00\xff\x2f\x00"
               b"\x00\x90\x3e\x50" b"\x60\x80\x3e\x40" b"\x00\xff\x2f\x00")
     return (b"MThd" + struct.pack(">LHHH", 6, 0, 1, 96)
             + b"MTrk" + struct.pack(">L", len(events)) + events)
 
 
-def test_early_end_of_track_loses_no_notes():
-    ours, ref = _both(_early_end_of_track(), "eot.mid", expect_fallback=True)
-    assert [n.pitch for n in ref.notes] == [60, 62]
-    _assert_equal(ours, ref)
+def _descending_offs():
+    """Sorted note-ons, same-tick note-offs in descending pitch: note_seq lists the notes in
+    note-off order."""
+    ev = [(0, _on(0, 60, 80)), (0, _on(0, 64, 80)), (100, _off(0, 64)), (100, _off(0, 60))]
+    return _midi_bytes([ev], type=0)
+
+
+def _program_change_while_held():
+    """pretty_midi files a note under the program in effect at its note-off."""
+    ev = [(0, _on(0, 60, 80)), (50, mido.Message("program_change", channel=0, program=9)),
+          (100, _off(0, 60)), (100, _on(0, 62, 80)), (200, _off(0, 62))]
+    return _midi_bytes([ev], type=0)
+
+
+def _straggler_control_changes():
+    """A CC before any note, then notes under two programs on that channel: pretty_midi gives
+    both instruments the straggler's CC list, so note_seq repeats the CCs under each."""
+    ev = [(0, mido.Message("control_change", channel=0, control=64, value=127)),
+          (0, _on(0, 60, 80)), (10, _off(0, 60)),
+          (10, mido.Message("control_change", channel=0, control=7, value=100)),
+          (20, mido.Message("program_change", channel=0, program=5)),
+          (20, _on(0, 62, 80)), (30, _off(0, 62)),
+          (30, mido.Message("control_change", channel=0, control=10, value=3)),
+          (30, mido.Message("pitchwheel", channel=3, pitch=100))]  # channel 3 has no notes
+    return _midi_bytes([ev], type=0)
+
+
+def _corrupted_note_off():
+    """A note-off moved to another pitch while an earlier note of its pitch sounds: the
+    earlier note is closed by the next note-off of its pitch (pretty_midi), the stray off is
+    ignored, the later note is never closed."""
+    ev = [(0, _on(0, 60, 80)), (50, _on(0, 60, 90)), (100, _off(0, 61)), (150, _off(0, 60)),
+          (200, _on(0, 60, 70))]
+    return _midi_bytes([ev], type=0)
 
 
 @pytest.mark.parametrize("make", [_overlap_song, _two_channels_one_track, _late_track_name,
-                                  _latin1_track_name, _unsorted_writer])
-def test_cases_symusic_cannot_describe_fall_back_and_are_counted(make):
-    ours, ref = _both(make(), "fallback.mid", expect_fallback=True)
+                                  _latin1_track_name, _unsorted_writer, _early_end_of_track,
+                                  _descending_offs, _program_change_while_held,
+                                  _straggler_control_changes, _corrupted_note_off])
+def test_pretty_midi_corner_cases_equal_note_seq_exactly(make):
+    ours, ref = _both(make(), "corner.mid")
     _assert_equal(ours, ref)
+    assert midi_io.fallback_count() == {}
 
 
-def test_simultaneous_note_offs_in_descending_pitch_documented_limitation():
-    """symusic cannot tell the file order of same-tick note-offs: ties are put in ascending
-    pitch (what pretty_midi/note_seq writers do). A file whose note-ons are sorted but whose
-    note-offs are not gives the same notes in a different list order."""
-    ev = [(0, _on(0, 60, 80)), (0, _on(0, 64, 80)), (100, _off(0, 64)), (100, _off(0, 60))]
-    ours, ref = _both(_midi_bytes([ev], type=0), "desc.mid")
-    assert [n.pitch for n in ours.notes] == [60, 64]
-    assert [n.pitch for n in ref.notes] == [64, 60]
-    key = lambda n: n.pitch  # noqa: E731
-    assert sorted(ours.notes, key=key) == sorted(ref.notes, key=key)
+def test_early_end_of_track_loses_no_notes():
+    ours, _ = _both(_early_end_of_track(), "eot.mid")
+    assert [n.pitch for n in ours.notes] == [60, 62]
+
+
+def test_note_order_is_note_off_order_and_program_at_note_off():
+    ours, _ = _both(_descending_offs(), "desc.mid")
+    assert [n.pitch for n in ours.notes] == [64, 60]
+    ours, _ = _both(_program_change_while_held(), "prog.mid")
+    assert [(n.pitch, n.program) for n in ours.notes] == [(60, 9), (62, 9)]
+
+
+def test_what_pretty_midi_drops_is_counted():
+    report = {}
+    ours, _ = _both(_straggler_control_changes(), "cc.mid", report)
+    assert [(c.instrument, c.control_number) for c in ours.control_changes] == [
+        (0, 64), (0, 7), (0, 10), (1, 64), (1, 7), (1, 10)]
+    assert report == {
+        "control changes / pitch bends on a channel whose track has no notes for them": 1,
+        "control changes / pitch bends repeated under instruments sharing pretty_midi's "
+        "straggler list": 3}
+    report = {}
+    ours, _ = _both(_corrupted_note_off(), "off.mid", report)
+    assert [(n.velocity, n.end_time) for n in ours.notes] == [
+        (80, pytest.approx(150 / 960)), (90, pytest.approx(150 / 960))]
+    assert report == {"notes never closed (open at the end of their track)": 1,
+                      "note-offs with no open note": 1}
+    report = {}
+    _both(_type0_song(), "type0.mid", report)
+    assert report["zero-length notes (note-on and note-off on one tick, nothing else open)"] >= 1
 
 
 def test_overlap_semantics_are_pretty_midis():
-    ours, _ = _both(_overlap_song(), "overlap.mid", expect_fallback=True)
+    ours, _ = _both(_overlap_song(), "overlap.mid")
     # the first note-off closes both open C4s; the second one is ignored
     assert [(n.pitch, n.start_time, n.end_time) for n in ours.notes][:2] == [
         (60, 0.0, pytest.approx(200 / 960)), (60, pytest.approx(100 / 960), pytest.approx(200 / 960))]
@@ -287,6 +339,19 @@ def _tick_overflow():
     return _midi_bytes([ev], type=0)
 
 
+def _huge_delta():
+    """One delta time changed to 0x0FFFFFFF (the issue's 6.5 GB case in pretty_midi)."""
+    ev = [(0, _on(0, 60, 80)), (100, _off(0, 60))]
+    return _midi_bytes([ev], type=0).replace(b"\x64\x80", b"\xff\xff\xff\x7f\x80", 1)
+
+
+def _very_slow_tempo():
+    """The longest tempo (16.7 s per quarter) at 1 tick per quarter: 9.9 M quarters ~ 5 years."""
+    ev = [(0, _meta("set_tempo", tempo=0xFFFFFF)), (0, _on(0, 60, 80)),
+          (9_900_000, _off(0, 60))]
+    return _midi_bytes([ev], type=0, tpq=1)
+
+
 BAD_INPUTS = {
     "empty": (lambda: b"", "empty file"),
     "truncated": (lambda: _good_bytes()[:-6], "truncated"),
@@ -298,9 +363,17 @@ BAD_INPUTS = {
     "smpte": (lambda: _with_header(division=0xE728), "SMPTE"),
     "tempo0": (lambda: _midi_bytes([[(0, _meta("set_tempo", tempo=0))],
                                      [(0, _on(0, 60, 90)), (480, _off(0, 60))]]), "tempo"),
-    "bad_event": (_corrupt_event, "cannot decode track 1"),
-    "not_mtrk": (lambda: _good_bytes().replace(b"MTrk", b"XXXX", 1), "expected b'MTrk'"),
-    "end_before_start": (_tick_overflow, "beyond 2**31 ticks"),
+    "bad_event": (_corrupt_event, "data byte above 127 in track 1"),
+    "not_mtrk": (lambda: _good_bytes().replace(b"MTrk", b"XXXX", 1), "not an MTrk"),
+    "beyond_max_tick": (_tick_overflow, "tick >= 10,000,000"),
+    "huge_delta": (_huge_delta, "tick >= 10,000,000"),
+    "too_long": (_very_slow_tempo, "more than 24 hours"),
+    "empty_track": (lambda: b"MThd" + struct.pack(">LHHH", 6, 1, 1, 480) + b"MTrk\0\0\0\0",
+                    "no events"),
+    "key_signature": (lambda: _midi_bytes([[(0, _meta("key_signature", key="C"))]]).replace(
+        b"\xff\x59\x02\x00\x00", b"\xff\x59\x02\x09\x00"), "invalid key signature"),
+    "short_tempo": (lambda: _good_bytes().replace(b"\xff\x51\x03", b"\xff\x51\x02\x07\xff"),
+                    "too short"),
 }
 
 
@@ -314,6 +387,19 @@ def test_bad_input_raises_midi_conversion_error(case, tmp_path):
     assert str(path) in str(err.value)
     assert reason in str(err.value)
     assert isinstance(err.value, ValueError)
+
+
+def test_limits_reject_before_work(monkeypatch, tmp_path):
+    """The event limit stops the scan itself; the file-size limit is checked before reading."""
+    monkeypatch.setattr(midi_io, "MAX_EVENTS", 10)
+    ev = [(i, _on(0, 60, 80) if i % 2 == 0 else _off(0, 60)) for i in range(40)]
+    with pytest.raises(midi_io.MidiConversionError, match="many.mid: more than 10 events"):
+        midi_io.midi_bytes_to_note_sequence(_midi_bytes([ev], type=0), "many.mid")
+    monkeypatch.setattr(midi_io, "MAX_FILE_BYTES", 100)
+    path = tmp_path / "big.mid"
+    path.write_bytes(_midi_bytes([ev], type=0))
+    with pytest.raises(midi_io.MidiConversionError, match="big.mid: .* bytes, above"):
+        midi_io.midi_file_to_note_sequence(path)
 
 
 def test_missing_file_raises_midi_conversion_error(tmp_path):
