@@ -41,7 +41,6 @@ import numpy as np
 from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
 
-from musicgen import midi_read, midi_scan
 
 __all__ = [
     "MidiConversionError",
@@ -76,16 +75,17 @@ def fallback_count() -> Dict[str, int]:
 _KEY_MAJOR_PC = np.array([(sf * 7) % 12 for sf in range(-7, 8)])  # index: sharps + 7
 
 
-def _seconds(r: midi_read.Result, ticks: np.ndarray) -> list:
+def _seconds(r, ticks: np.ndarray) -> list:
     """pretty_midi's tick_to_time[ticks] from the tempo map segments."""
     k = np.searchsorted(r.tempo_ticks, ticks, side="right") - 1
     return (r.tempo_starts[k] + r.tempo_scales[k] * (ticks - r.tempo_ticks[k])).tolist()
 
 
 def _convert(data: bytes, name: str, report: Optional[dict]) -> NoteSequence:
+    from musicgen import midi_read  # compiled with numba: imported when the first file is read
     try:
         r = midi_read.read(data, MAX_EVENTS, MAX_SECONDS)
-    except (midi_scan.ScanError, midi_read.ReadError) as exc:
+    except midi_read.ReadError as exc:
         raise MidiConversionError(f"{name}: {exc}") from None
     seq = NoteSequence()
     seq.ticks_per_quarter = int.from_bytes(data[12:14], "big")
