@@ -1,8 +1,9 @@
 """Performance event converter (Performance RNN / Music Transformer encoding).
 
-A NoteSequence becomes note_seq's performance event stream, built by note_seq itself
-(`performance_lib.Performance` on a sequence quantized at `steps_per_second`) and
-indexed by `performance_encoder_decoder.PerformanceOneHotEncoding`:
+A NoteSequence becomes note_seq's performance event stream (`performance_lib.Performance` on
+the sequence quantized at `steps_per_second`), indexed as
+`performance_encoder_decoder.PerformanceOneHotEncoding` indexes it; the events and ids are
+computed on note arrays (`performance_codec`, `sustain`), equal to note_seq's:
 
     index                       event (defaults: full MIDI range, 100 shifts, 32 bins)
     0 .. P-1                    NOTE_ON   pitch min_pitch + i
@@ -33,23 +34,18 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from note_seq import performance_encoder_decoder, performance_lib, sequences_lib
+import numpy as np
+
+from note_seq import performance_encoder_decoder, performance_lib
 from note_seq.protobuf import music_pb2
 
-from musicgen.converters import base, token_utils
+from musicgen.converters import token_utils
+from musicgen.converters.note_arrays import NoteArrays
+from musicgen.converters.performance_codec import (PerformanceLayout, decode_performance,
+                                                   encode_performance)
 
 PIANO_MIN_PITCH = 21
 PIANO_MAX_PITCH = 108
-
-
-def canonical_note_order(ns: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
-    """`ns` with its notes sorted by (onset, pitch, offset, velocity, instrument, program) when
-    two of them share an (onset, pitch) — the only notes whose order note_seq's stable (onset,
-    pitch) sort keeps from the reader; else `ns` itself (no copy)."""
-    if len({(n.start_time, n.pitch) for n in ns.notes}) == len(ns.notes):
-        return ns
-    return base.with_notes(ns, sorted(ns.notes, key=lambda n: (
-        n.start_time, n.pitch, n.end_time, n.velocity, n.instrument, n.program)))
 
 
 class PerformanceConverter(token_utils.TokenLMConverter):
@@ -104,40 +100,35 @@ class PerformanceConverter(token_utils.TokenLMConverter):
         self._min_events = min_events
         self._truncate = truncate
         self._max_note_duration = max_note_duration
+        self._layout = PerformanceLayout(min_pitch, max_pitch, max_shift_steps, num_velocity_bins)
+        assert self._layout.num_classes == num_classes
 
     num_classes = property(lambda self: self._encoding.num_classes)
     encoding = property(lambda self: self._encoding)
     steps_per_second = property(lambda self: self._steps_per_second)
 
     # ---- NoteSequence -> events -------------------------------------------------------------
-    def performance(self, note_sequence: music_pb2.NoteSequence) -> performance_lib.Performance:
-        """note_seq Performance of an already prepared (unquantized) NoteSequence, its notes first
-        put in a canonical order (onset, pitch, offset, velocity, instrument, program).
+    def notes_all_events(self, notes: NoteArrays, timing=None) -> list:
+        """Event ids of prepared notes (no END): note_seq's Performance events of the notes in
+        canonical (onset, pitch, offset, velocity, instrument, program) order, computed on the
+        arrays (`performance_codec`). note_seq stable-sorts by (onset, pitch) only, so the
+        canonical order makes notes tied on both (one pitch on two instruments, duplicates)
+        encode the same for any reader's note order (tests/test_note_order.py)."""
+        del timing
+        return encode_performance(notes, self._layout, self._steps_per_second).tolist()
 
-        note_seq stable-sorts the notes by (onset, pitch), so notes tied on both (one pitch on two
-        instruments, duplicates) keep the order in which the MIDI reader listed them, and their
-        velocity events follow it; sorted first, the events are note_seq's own on the sorted
-        sequence, for any reader's order (tests/test_note_order.py)."""
-        quantized = sequences_lib.quantize_note_sequence_absolute(
-            canonical_note_order(note_sequence), self._steps_per_second)
-        return performance_lib.Performance(
-            quantized, num_velocity_bins=self._num_velocity_bins,
-            max_shift_steps=self._max_shift_steps)
+    def notes_id_windows(self, notes: NoteArrays, timing=None) -> list:
+        """Event-id windows of prepared notes (see the module docstring)."""
+        ids = self.notes_all_events(notes)
+        if self._end_token is not None:
+            ids.append(self._end_token)
+        return token_utils.cut_windows(ids, self._max_events, self._window_hop,
+                                       self._min_events, self._truncate)
 
     def encode_events(self, note_sequence: music_pb2.NoteSequence) -> list:
         """Event ids of the whole (prepared) sequence, END included when enabled."""
-        ids = [self._encoding.encode_event(e) for e in self.performance(note_sequence)]
-        if self._end_token is not None:
-            ids.append(self._end_token)
-        return ids
-
-    def id_windows(self, note_sequence: music_pb2.NoteSequence) -> list:
-        """Event-id windows of a prepared sequence (see the module docstring)."""
-        return token_utils.cut_windows(self.encode_events(note_sequence), self._max_events,
-                                       self._window_hop, self._min_events, self._truncate)
-
-    def encode_all_events(self, note_sequence: music_pb2.NoteSequence) -> list:
-        return [self._encoding.encode_event(e) for e in self.performance(note_sequence)]
+        ids = self.encode_all_events(note_sequence)
+        return ids + [self._end_token] if self._end_token is not None else ids
 
     def vocab_params(self) -> dict:
         return dict(super().vocab_params(), encoding="performance",
@@ -147,13 +138,14 @@ class PerformanceConverter(token_utils.TokenLMConverter):
 
     # ---- events -> NoteSequence -------------------------------------------------------------
     def decode_ids(self, ids: Sequence[int], report: Optional[dict] = None) -> music_pb2.NoteSequence:
-        """NoteSequence of a list of event ids (END and anything after it ignored). `report` is
-        unused: every performance event stream decodes (note_seq drops unmatched NOTE_OFFs)."""
-        perf = performance_lib.Performance(
-            steps_per_second=self._steps_per_second, num_velocity_bins=self._num_velocity_bins,
-            max_shift_steps=self._max_shift_steps)
-        for i in ids:
-            if self._end_token is not None and i == self._end_token:
-                break
-            perf.append(self._encoding.decode_event(int(i)))
-        return perf.to_sequence(max_note_duration=self._max_note_duration)
+        """NoteSequence of a list of event ids (END and anything after it ignored), as note_seq's
+        Performance.to_sequence builds it (`performance_codec.decode_performance`). `report` is
+        unused: every performance event stream decodes (unmatched NOTE_OFFs are dropped)."""
+        del report
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        if self._end_token is not None:
+            ends = np.flatnonzero(ids == self._end_token)
+            if len(ends):
+                ids = ids[:ends[0]]
+        return decode_performance(ids, self._layout, self._steps_per_second,
+                                  self._max_note_duration)

@@ -3,7 +3,8 @@
 * `TokenLMConverter`: their common base: sequence preparation + train-mode augmentation,
   one-hot windows with inputs == outputs, decoding of samples through `decode_ids`.
 * `prepare_sequence`: sustain pedal -> longer notes, drop drums and out-of-range pitches
-  (as Magenta's score2perf datagen does before encoding).
+  (as Magenta's score2perf datagen does before encoding); `prepare_arrays` the same as note
+  arrays (`note_arrays.NoteArrays`), with no NoteSequence built.
 * `augment_sequence`: Music Transformer style time-stretch + transposition, with the
   transposition restricted to amounts that keep every note inside the pitch range.
 * `samples_to_ids`: model samples (one-hot / probabilities / int ids) -> int id lists.
@@ -20,6 +21,9 @@ from note_seq.protobuf import music_pb2
 from musicgen.converters.base import (BaseNoteSequenceConverter, ConverterTensors,
                                      maybe_sample_items, np_onehot)
 from musicgen.converters.event_list import argmax_labels, cut_at_end_token
+from musicgen.converters.note_arrays import NoteArrays
+from musicgen.converters.sustain import apply_sustain as apply_sustain_pedal
+from musicgen.converters.sustain import sustain_arrays
 
 # Reserved ids of the token-LM encoding (`TokenLMConverter.lm_windows`): every event class of a
 # converter is shifted up by NUM_RESERVED, so PAD (0) never collides with a real event.
@@ -42,7 +46,7 @@ def prepare_sequence(note_sequence: music_pb2.NoteSequence, min_pitch: int, max_
     """Copy of `note_sequence` with sustain applied, control changes, drums and notes
     outside [min_pitch, max_pitch] removed."""
     if apply_sustain:
-        ns = sequences_lib.apply_sustain_control_changes(note_sequence)
+        ns = apply_sustain_pedal(note_sequence)
     else:
         ns = music_pb2.NoteSequence()
         ns.CopyFrom(note_sequence)
@@ -52,6 +56,17 @@ def prepare_sequence(note_sequence: music_pb2.NoteSequence, min_pitch: int, max_
         del ns.notes[:]
         ns.notes.extend(keep)
     return ns
+
+
+def prepare_arrays(note_sequence: music_pb2.NoteSequence, min_pitch: int, max_pitch: int,
+                   apply_sustain: bool = True) -> NoteArrays:
+    """The notes of `prepare_sequence(note_sequence, ...)`, in its order, as arrays."""
+    if apply_sustain:
+        notes, _ = sustain_arrays(note_sequence)
+    else:
+        notes = NoteArrays.from_sequence(note_sequence)
+    keep = ~notes.is_drum & (notes.pitch >= min_pitch) & (notes.pitch <= max_pitch)
+    return notes if keep.all() else notes.take(keep)
 
 
 def allowed_transpositions(note_sequence: music_pb2.NoteSequence, amounts: Sequence[int],
@@ -162,8 +177,29 @@ class TokenLMConverter(BaseNoteSequenceConverter):
                                   self._min_pitch, self._max_pitch)
         return ns
 
+    def prepared_notes(self, note_sequence: music_pb2.NoteSequence):
+        """(notes of `prepare(note_sequence)` as NoteArrays, the sequence to read tempos from).
+
+        Outside train mode no NoteSequence is built: the arrays come from `prepare_arrays`
+        and the tempos from `note_sequence` itself (preparing does not change them)."""
+        if self.is_training:
+            prepared = self.prepare(note_sequence)
+            return NoteArrays.from_sequence(prepared), prepared
+        return (prepare_arrays(note_sequence, self._min_pitch, self._max_pitch,
+                               self._apply_sustain), note_sequence)
+
     def id_windows(self, note_sequence: music_pb2.NoteSequence) -> list:
+        """Id windows of a prepared sequence."""
+        return self.notes_id_windows(NoteArrays.from_sequence(note_sequence), note_sequence)
+
+    def notes_id_windows(self, notes: NoteArrays, timing: music_pb2.NoteSequence) -> list:
+        """Id windows of prepared notes (`timing`: the sequence whose tempos apply)."""
         raise NotImplementedError
+
+    def notes_all_events(self, notes: NoteArrays, timing: music_pb2.NoteSequence) -> list:
+        """Every event id of prepared notes (no windows, no END); subclasses may override."""
+        return [e for w in self.notes_id_windows(notes, timing) for e in w
+                if self._end_token is None or e != self._end_token]
 
     def decode_ids(self, ids: Sequence[int], report: Optional[dict] = None) -> music_pb2.NoteSequence:
         """NoteSequence of event ids; malformed streams decode leniently, each repair counted in
@@ -171,11 +207,19 @@ class TokenLMConverter(BaseNoteSequenceConverter):
         raise NotImplementedError
 
     def to_tensors(self, note_sequence: music_pb2.NoteSequence) -> ConverterTensors:
-        return super().to_tensors(self.prepare(note_sequence))
+        if self._presplit_on_time_changes:
+            return super().to_tensors(self.prepare(note_sequence))
+        result = self._windows_to_tensors(self.notes_id_windows(*self.prepared_notes(note_sequence)))
+        keep = maybe_sample_items(len(result), self._max_tensors_per_notesequence,
+                                  self.is_training, self._rng)
+        return result if len(keep) == len(result) else result.select(keep)
 
     def _to_tensors_fn(self, note_sequence: music_pb2.NoteSequence) -> ConverterTensors:
+        return self._windows_to_tensors(self.id_windows(note_sequence))
+
+    def _windows_to_tensors(self, windows) -> ConverterTensors:
         result = ConverterTensors()
-        for ids in self.id_windows(note_sequence):
+        for ids in windows:
             onehot = np_onehot(ids, self.output_depth, self.output_dtype)
             result.inputs.append(onehot)
             result.outputs.append(onehot)
@@ -226,7 +270,7 @@ class TokenLMConverter(BaseNoteSequenceConverter):
         the seeded generator), the same windows as `id_windows`; EOS closes the window that holds
         the end of the piece; at most `max_tensors_per_notesequence` windows (random in train).
         """
-        windows = self.id_windows(self.prepare(note_sequence))
+        windows = self.notes_id_windows(*self.prepared_notes(note_sequence))
         out = []
         for i, ids in enumerate(windows):
             tokens = [BOS_ID] + [int(e) + NUM_RESERVED for e in ids
@@ -258,14 +302,13 @@ class TokenLMConverter(BaseNoteSequenceConverter):
 
     def lm_encode_primer(self, note_sequence: music_pb2.NoteSequence) -> np.ndarray:
         """[BOS] + every event of a (prepared, never augmented) NoteSequence, as a primer."""
-        ns = prepare_sequence(note_sequence, self._min_pitch, self._max_pitch, self._apply_sustain)
-        events = self.encode_all_events(ns)
+        notes = prepare_arrays(note_sequence, self._min_pitch, self._max_pitch, self._apply_sustain)
+        events = self.notes_all_events(notes, note_sequence)
         return np.asarray([BOS_ID] + [e + NUM_RESERVED for e in events], np.int32)
 
     def encode_all_events(self, note_sequence: music_pb2.NoteSequence) -> list:
-        """Every event id of a prepared sequence (no windows, no END); subclasses override."""
-        return [e for w in self.id_windows(note_sequence) for e in w
-                if self._end_token is None or e != self._end_token]
+        """Every event id of a prepared sequence (no windows, no END)."""
+        return self.notes_all_events(NoteArrays.from_sequence(note_sequence), note_sequence)
 
 
 def _exact_midi_resolution(ns: music_pb2.NoteSequence) -> None:
