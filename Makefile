@@ -17,7 +17,7 @@ $(STAMP): setup.py constraints.txt
 	$(VPY) -m pip install -q -c constraints.txt -e '.[beam,dask,test]'
 	# tf-keras only so that TFP imports; --no-deps keeps the full `tensorflow` wheel out.
 	$(VPY) -m pip install -q --no-deps -c constraints.txt tf-keras
-	$(VPY) -c "import tensorflow, tensorflow_probability, note_seq, symusic, apache_beam, keras; print('setup ok: tf', tensorflow.__version__, 'keras', keras.__version__)"
+	$(VPY) -c "import tensorflow, tensorflow_probability, note_seq, numba, apache_beam, keras; print('setup ok: tf', tensorflow.__version__, 'keras', keras.__version__)"
 	touch $(STAMP)
 
 # Audio rendering (musicgen.render, --render_audio) needs the fluidsynth program and a General MIDI

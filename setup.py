@@ -20,7 +20,6 @@ setup(
         "tensorflow-probability>=0.25,<0.26",
         "tensorflow-datasets>=4.9.10,<4.10",
         "note-seq==0.0.5",
-        "symusic>=0.6,<0.7",
         # the MIDI event scanner / note pairing (musicgen/midi); already pulled in by librosa.
         "numba>=0.68,<0.69",
         "absl-py>=2.1,<3",
@@ -39,6 +38,6 @@ setup(
         "dask": ["dask>=2026.8,<2026.9", "distributed>=2026.8,<2026.9"],
         "test": ["pytest>=8", "hypothesis>=6.170,<7"],
         # bench/token_encoders.py compares our REMI with MidiTok's (not needed to run musicgen).
-        "bench": ["miditok>=3.1,<3.2"],
+        "bench": ["miditok>=3.1,<3.2", "symusic>=0.6,<0.7"],
     },
 )

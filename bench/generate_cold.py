@@ -39,7 +39,7 @@ def timed(cmd: list, cwd: str) -> float:
 
 WATCHED_IMPORTS = ("keras", "tensorflow", "configs", "note_seq", "note_seq.notebook_utils",
                    "note_seq.audio_io", "musicgen.models", "musicgen.converters", "musicgen.midi_io",
-                   "symusic", "absl.app", "tensorflow_probability", "tensorflow_datasets", "librosa")
+                   "numba", "absl.app", "tensorflow_probability", "tensorflow_datasets", "librosa")
 
 
 def import_breakdown(cmd: list, cwd: str) -> list:

@@ -38,7 +38,9 @@ Output: ``<output_dir>/<split>-NNNNN-of-MMMMM.tfrecord`` (train/validation/test;
 --split_by=none) of serialized ``NoteSequence`` protos carrying the dataset metadata (id, filename,
 collection_name, title, artist, composers, genre), and ``manifest.json``: counts per split, per input
 (``inputs``: dataset, folder, how it was split, filters applied, files selected / converted per split,
-skipped), every skipped file with its reason and input, arguments, library versions, timing. Files
+skipped), every skipped file with its reason and input, every converted file from which the reader
+dropped or repeated notes or events as note_seq does (``altered``: counts by reason, e.g. notes
+never closed), arguments, library versions, timing. Files
 that cannot be converted are skipped and recorded, never fatal; the exit code is non-zero only when
 nothing was converted. Re-runs give byte-identical shards.
 """
@@ -69,21 +71,25 @@ NO_NOTES = ("no notes after parsing (no note events, or note-offs that never fol
             "so no note has end >= start)")
 
 
-def _read_midi(source: readers.MidiSource):
-    """NoteSequence of a source: bytes already in memory, a local file, or a Beam filesystem URL."""
+def _read_midi(source: readers.MidiSource, report: dict):
+    """NoteSequence of a source: bytes already in memory, a local file, or a Beam filesystem URL;
+    `report` receives what the reader dropped or repeated (as note_seq does), by reason."""
     if source.data is not None:
-        return midi_io.midi_bytes_to_note_sequence(source.data, filename=source.path)
+        return midi_io.midi_bytes_to_note_sequence(source.data, filename=source.path,
+                                                   report=report)
     if "://" in source.path:
         from apache_beam.io.filesystems import FileSystems
         with FileSystems.open(source.path) as f:
-            return midi_io.midi_bytes_to_note_sequence(f.read(), filename=source.path)
-    return midi_io.midi_file_to_note_sequence(source.path)
+            return midi_io.midi_bytes_to_note_sequence(f.read(), filename=source.path,
+                                                       report=report)
+    return midi_io.midi_file_to_note_sequence(source.path, report=report)
 
 
 def convert_source(source: readers.MidiSource) -> runner_lib.Result:
     """The per-file function of both runners: MIDI -> NoteSequence + metadata -> bytes, or a skip."""
+    report = {}
     try:
-        ns = _read_midi(source)
+        ns = _read_midi(source, report)
         readers.apply_metadata(ns, source.metadata)
         data = ns.SerializeToString()
     except Exception as e:  # noqa: BLE001 — every failure of one file is a recorded skip
@@ -93,7 +99,8 @@ def convert_source(source: readers.MidiSource) -> runner_lib.Result:
     if not ns.notes:
         return runner_lib.Result(source.split, skip=(source.path, NO_NOTES), group=_group(source))
     stats = {"notes": len(ns.notes), "seconds": ns.total_time}
-    return runner_lib.Result(source.split, records=[data], stats=stats, group=_group(source))
+    return runner_lib.Result(source.split, records=[data], stats=stats, group=_group(source),
+                             altered=(source.path, report) if report else None)
 
 
 def _group(source: readers.MidiSource) -> Optional[str]:

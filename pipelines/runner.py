@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from musicgen.datasets import tfrecord
 
-VERSIONED_PACKAGES = ("musicgen", "note-seq", "symusic", "protobuf", "numpy", "tensorflow-cpu",
+VERSIONED_PACKAGES = ("musicgen", "note-seq", "numba", "protobuf", "numpy", "tensorflow-cpu",
                       "tensorflow", "keras", "apache-beam", "tensorflow-datasets", "absl-py")
 
 
@@ -55,12 +55,13 @@ class Result:
     skip: Optional[tuple] = None
     stats: dict = dataclasses.field(default_factory=dict)
     group: Optional[str] = None
+    altered: Optional[tuple] = None  # (path, {reason: count}): what was dropped / changed
 
     def summary(self) -> dict:
         """JSON-able summary without the records (what the Beam runner sends to the manifest)."""
         return {"split": self.split, "n": len(self.records),
                 "skip": list(self.skip) if self.skip else None, "stats": self.stats,
-                "group": self.group}
+                "group": self.group, "altered": list(self.altered) if self.altered else None}
 
 
 @dataclasses.dataclass
@@ -83,6 +84,7 @@ class Summary:
         self.counts = collections.Counter({s: 0 for s in splits})
         self.items = collections.Counter()
         self.skipped = []
+        self.altered = []
         self.stats = {}
         self.groups = {}
 
@@ -100,6 +102,9 @@ class Summary:
             self.group(group)["items"][summary["split"]] += 1
         if summary["skip"]:
             self.add_skip(*summary["skip"], group=group)
+        if summary.get("altered"):
+            path, changes = summary["altered"]
+            self.altered.append({"path": path, "changes": dict(sorted(changes.items()))})
         for key, value in summary["stats"].items():
             if key.startswith("max_"):
                 self.stats[key] = max(self.stats.get(key, value), value)
@@ -341,6 +346,8 @@ def write_manifest(output_dir: str, job: str, summary: Summary, arguments: dict,
         "total": summary.total,
         "num_skipped": len(summary.skipped),
         "skipped": sorted(summary.skipped, key=lambda s: s["path"]),
+        "num_altered": len(summary.altered),
+        "altered": sorted(summary.altered, key=lambda s: s["path"]),
         "stats": summary.stats,
         "shards": sorted(os.path.basename(p) for p in glob.glob(os.path.join(output_dir, "*.tfrecord"))),
         "arguments": arguments,

@@ -77,7 +77,7 @@ def test_manifest_lists_reader_skips_arguments_versions(groove_out):
                        "99_extra_120_beat_4-4.mid": "MIDI file not listed in info.csv"}
     assert manifest["num_skipped"] == 2
     assert manifest["arguments"]["dataset"] == "groove" and manifest["arguments"]["num_workers"] == 2
-    assert manifest["versions"]["note-seq"] == "0.0.5" and "symusic" in manifest["versions"]
+    assert manifest["versions"]["note-seq"] == "0.0.5" and "numba" in manifest["versions"]
     assert manifest["timing"]["seconds"] > 0
     # notes: 8 eighth notes per 4/4 bar, 6 per 3/4 bar
     expected = sum(bars * int(ts.split("-")[0]) * 2 for *_, ts, _, bars in lib.GROOVE_ROWS)
@@ -88,17 +88,25 @@ def test_bad_files_are_skipped_with_reasons_and_job_goes_on(tmp_path):
     folder = str(tmp_path / "midi")
     expected = lib.write_bad_files(folder)
     lib.write_piano_midi(os.path.join(folder, "good.mid"), 5)
+    # converted, but one note never closes: dropped as note_seq drops it, and listed
+    unclosed = os.path.join(folder, "unclosed.mid")
+    with open(unclosed, "wb") as f:
+        f.write(lib.BAD_FILES["truncated.mid"][0][:14] + b"MTrk\0\0\0\x10"
+                b"\x00\x90\x3c\x50\x60\x80\x3c\x40\x00\x90\x3e\x50\x00\xff\x2f\x00")
     manifest = convert_midi.convert(str(tmp_path / "out"), "dir", folder, num_workers=2,
                                     split_by="none")  # the old single split
-    assert manifest["counts"] == {"all": 1}
+    assert manifest["counts"] == {"all": 2}
+    assert manifest["num_altered"] == 1 and manifest["altered"] == [
+        {"path": unclosed, "changes": {"notes never closed (open at the end of their track)": 1}}]
     reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
     assert set(reasons) == set(expected)
     for path, fragment in expected.items():
         assert fragment in reasons[path], (path, reasons[path])
         if fragment != "no notes":  # midi_io's messages name the file
             assert path in reasons[path]
-    (ns,) = tfrecord.iterate_note_sequences(str(tmp_path / "out" / "all-*.tfrecord"))
-    assert ns.filename == "good.mid" and len(ns.notes) == 5
+    ns = {n.filename: n for n in
+          tfrecord.iterate_note_sequences(str(tmp_path / "out" / "all-*.tfrecord"))}
+    assert len(ns["good.mid"].notes) == 5 and len(ns["unclosed.mid"].notes) == 1
 
 
 def test_nothing_converted_exits_non_zero_from_the_cli(tmp_path):
