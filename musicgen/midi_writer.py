@@ -169,10 +169,8 @@ def _columns(ns, extract: Optional[str]):
         return (_columns_py(ns.notes, _NOTE_COLS), _columns_py(ns.pitch_bends, _BEND_COLS),
                 _columns_py(ns.control_changes, _CC_COLS))
     buf = np.frombuffer(ns.SerializeToString(), dtype=np.uint8)
-    count, fill = _kernel()
-    cn, cb, cc = count(buf)
-    if cn < 0:
-        raise _Fail("the NoteSequence's wire format has a group field")
+    fill = _kernel()
+    cn, cb, cc = len(ns.notes), len(ns.pitch_bends), len(ns.control_changes)
     nf = np.zeros((cn, 2), np.float64)
     ni = np.zeros((cn, 5), np.int64)
     bf = np.zeros(cb, np.float64)
@@ -222,31 +220,10 @@ def _kernel():
         return pos
 
     @numba.njit(cache=True, nogil=True)
-    def count(buf):
-        n = len(buf)
-        pos = 0
-        cn = 0
-        cb = 0
-        cc = 0
-        while pos < n:
-            tag, pos = varint(buf, pos)
-            f = tag >> 3
-            wt = tag & 7
-            if wt == 2 and (f == 8 or f == 10 or f == 11):
-                if f == 8:
-                    cn += 1
-                elif f == 10:
-                    cb += 1
-                else:
-                    cc += 1
-            pos = skip(buf, pos, wt)
-            if pos < 0:
-                return -1, -1, -1
-        return cn, cb, cc
-
-    @numba.njit(cache=True, nogil=True)
     def fill(buf, nf, ni, bf, bi, cf, ci):
         n = len(buf)
+        scratch = np.empty(1, np.uint64)
+        as_double = scratch.view(np.float64)
         pos = 0
         kn = 0
         kb = 0
@@ -263,7 +240,11 @@ def _kernel():
                     g = t >> 3
                     w = t & 7
                     if w == 1:
-                        x = buf[pos:pos + 8].view(np.float64)[0]
+                        u = np.uint64(0)
+                        for j in range(7, -1, -1):
+                            u = (u << np.uint64(8)) | np.uint64(buf[pos + j])
+                        scratch[0] = u
+                        x = as_double[0]
                         pos += 8
                         if f == 8:
                             if g == 3:
@@ -322,7 +303,7 @@ def _kernel():
             else:
                 pos = skip(buf, pos, wt)
 
-    return count, fill
+    return fill
 
 
 # ----------------------------------------------------------------------------------------
@@ -408,17 +389,32 @@ def _tempo_map(ns, resolution: int):
 # ----------------------------------------------------------------------------------------
 # Byte assembly
 # ----------------------------------------------------------------------------------------
+def _vlq_width(values: np.ndarray) -> int:
+    """Bytes of mido's variable-length int for the largest of `values` (>= 0)."""
+    top = int(values.max()) if len(values) else 0
+    return max(1, (top.bit_length() + 6) // 7)
+
+
+def _put_vlq(mat: np.ndarray, mask: np.ndarray, values: np.ndarray, width: int) -> None:
+    """mido's variable-length ints of `values` right-aligned in mat[:, :width] (mask: used)."""
+    for c in range(width):
+        g = width - 1 - c  # 7-bit group of this column
+        if g:
+            mat[:, c] = ((values >> (7 * g)) & 0x7F) | 0x80
+            mask[:, c] = values >= (1 << (7 * g))
+        else:
+            mat[:, c] = values & 0x7F
+            mask[:, c] = True
+
+
 def _vlq_matrix(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(bytes (n, W) uint8, mask (n, W)) of mido's variable-length ints, right-aligned."""
     values = values.astype(np.int64)
-    nb = np.ones(len(values), dtype=np.int64)
-    for k in range(1, 9):
-        nb += values >= (1 << (7 * k))
-    width = int(nb.max()) if len(values) else 1
-    groups = np.arange(width - 1, -1, -1, dtype=np.int64)  # group index of each column
-    mat = ((values[:, None] >> (7 * groups)[None, :]) & 0x7F) | np.where(groups > 0, 0x80, 0)[None, :]
-    mask = groups[None, :] < nb[:, None]
-    return mat.astype(np.uint8), mask
+    width = _vlq_width(values)
+    mat = np.empty((len(values), width), np.uint8)
+    mask = np.empty((len(values), width), bool)
+    _put_vlq(mat, mask, values, width)
+    return mat, mask
 
 
 def _rows_to_bytes(deltas: np.ndarray, payload: np.ndarray, pmask: np.ndarray) -> np.ndarray:
@@ -426,7 +422,7 @@ def _rows_to_bytes(deltas: np.ndarray, payload: np.ndarray, pmask: np.ndarray) -
     vm, vmask = _vlq_matrix(deltas)
     mat = np.concatenate([vm, payload.astype(np.uint8)], axis=1)
     mask = np.concatenate([vmask, pmask], axis=1)
-    return mat[mask]
+    return np.compress(mask.ravel(), mat.ravel())
 
 
 def _vlq_bytes(value: int) -> bytes:
@@ -456,6 +452,28 @@ def _check_finite(what: str, values: np.ndarray) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         raise _Fail(f"{what} at time {float(values[np.argmax(bad)])}")
+
+
+def _group_keys(inst: np.ndarray, prog: np.ndarray, drum: np.ndarray):
+    """Sorted distinct (instrument, program, is_drum) keys and each event's key index."""
+    n = len(inst)
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, empty
+    i0, p0 = int(inst.min()), int(prog.min())
+    if int(inst.max()) - i0 < (1 << 30) and int(prog.max()) - p0 < (1 << 30):
+        packed = ((inst - i0) << 32) | ((prog - p0) << 1) | drum
+        if (packed == packed[0]).all():
+            return inst[:1], prog[:1], drum[:1], np.zeros(n, np.int64)
+        keys, gid = np.unique(packed, return_inverse=True)
+        return (keys >> 32) + i0, ((keys >> 1) & ((1 << 31) - 1)) + p0, keys & 1, gid.ravel()
+    order = np.lexsort((drum, prog, inst))
+    si, sp, sd = inst[order], prog[order], drum[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (si[1:] != si[:-1]) | (sp[1:] != sp[:-1]) | (sd[1:] != sd[:-1])
+    gid = np.empty(n, dtype=np.int64)
+    gid[order] = np.cumsum(new) - 1
+    return si[new], sp[new], sd[new], gid
 
 
 def _encode(ns, name: str, extract: Optional[str]) -> bytes:
@@ -499,14 +517,7 @@ def _encode_checked(ns, notes, bends, ccs) -> bytes:
 
     # note_seq's instruments: sorted (instrument, program, is_drum) keys
     n_ev = len(inst)
-    order = np.lexsort((drum, prog, inst))
-    si, sp, sd = inst[order], prog[order], drum[order]
-    new = np.ones(n_ev, dtype=bool)
-    if n_ev:
-        new[1:] = (si[1:] != si[:-1]) | (sp[1:] != sp[:-1]) | (sd[1:] != sd[:-1])
-    gid = np.empty(n_ev, dtype=np.int64)
-    gid[order] = np.cumsum(new) - 1
-    k_inst, k_prog, k_drum = si[new], sp[new], sd[new]
+    k_inst, k_prog, k_drum, gid = _group_keys(inst, prog, drum)
     n_keys = len(k_inst)
     track_of_key = np.full(n_keys, -1, dtype=np.int64)  # pretty_midi instrument index
     low_keys = np.flatnonzero(k_inst <= 0)
@@ -638,44 +649,85 @@ def _encode_checked(ns, notes, bends, ccs) -> bytes:
 
     # ---- instrument tracks: one table of channel events
     nn, nb_, nc = len(pitch), len(bend), len(ccn)
-    on_tick, off_tick = t2t(start), t2t(end)
-    b_tick, c_tick = t2t(btime), t2t(ctime)
-    ev_trk = np.concatenate([np.arange(n_tracks), tn, tn, tb, tc])
-    ev_tick = np.concatenate([np.zeros(n_tracks, np.int64), on_tick, off_tick, b_tick, c_tick])
-    ev_key = np.concatenate([
-        np.full(n_tracks, _K_PROGRAM, np.int64), _K_NOTE + pitch * 256 + vel, _K_NOTE + pitch * 256,
-        _K_BEND + bend, _K_CC + ccn * 256 + ccv])
-    note_idx = np.arange(nn, dtype=np.int64)
-    ev_order = np.concatenate([
-        np.full(n_tracks, -1, np.int64), 2 * note_idx, 2 * note_idx + 1,
-        2 * nn + np.arange(nb_), 2 * nn + nb_ + np.arange(nc)])
-    ch = channel_of_track[ev_trk]
-    ev_status = np.concatenate([
-        np.full(n_tracks, 0xC0), np.full(2 * nn, 0x90), np.full(nb_, 0xE0), np.full(nc, 0xB0)]) | ch
+    ticks = t2t(np.concatenate([start, end, btime, ctime]))
+    on_tick, off_tick = ticks[:nn], ticks[nn:2 * nn]
+    b_tick, c_tick = ticks[2 * nn:2 * nn + nb_], ticks[2 * nn + nb_:]
+    # rows: [program changes | note-on, note-off per note | bends | CCs] -- within a track
+    # this is pretty_midi's insertion order, so a stable sort on (track, tick, key) ties as it does
+    s0 = n_tracks
+    s1 = s0 + 2 * nn
+    s2 = s1 + nb_
+    n_rows = s2 + nc
+    ev_trk = np.empty(n_rows, np.int64)
+    ev_tick = np.empty(n_rows, np.int64)
+    ev_key = np.empty(n_rows, np.int64)
+    ev_st = np.empty(n_rows, np.int64)
+    ev_d1 = np.empty(n_rows, np.uint8)
+    ev_d2 = np.empty(n_rows, np.uint8)
+    ev_trk[:s0] = np.arange(n_tracks)
+    ev_trk[s0:s1:2] = tn
+    ev_trk[s0 + 1:s1:2] = tn
+    ev_trk[s1:s2] = tb
+    ev_trk[s2:] = tc
+    ev_tick[:s0] = 0
+    ev_tick[s0:s1:2] = on_tick
+    ev_tick[s0 + 1:s1:2] = off_tick
+    ev_tick[s1:s2] = b_tick
+    ev_tick[s2:] = c_tick
+    ev_key[:s0] = _K_PROGRAM
+    ev_key[s0:s1:2] = _K_NOTE + pitch * 256 + vel
+    ev_key[s0 + 1:s1:2] = _K_NOTE + pitch * 256
+    ev_key[s1:s2] = _K_BEND + bend
+    ev_key[s2:] = _K_CC + ccn * 256 + ccv
+    ev_st[:s0] = 0xC0
+    ev_st[s0:s1] = 0x90
+    ev_st[s1:s2] = 0xE0
+    ev_st[s2:] = 0xB0
+    ev_st |= channel_of_track[ev_trk]
     bend_u = bend + 8192
-    ev_d1 = np.concatenate([np.array(programs, np.int64), pitch, pitch, bend_u & 0x7F, ccn])
-    ev_d2 = np.concatenate([np.zeros(n_tracks, np.int64), vel, np.zeros(nn, np.int64), bend_u >> 7, ccv])
-    ev_n = np.concatenate([np.full(n_tracks, 1), np.full(2 * nn + nb_ + nc, 2)])  # data bytes
+    ev_d1[:s0] = programs
+    ev_d1[s0:s1:2] = pitch
+    ev_d1[s0 + 1:s1:2] = pitch
+    ev_d1[s1:s2] = bend_u & 0x7F
+    ev_d1[s2:] = ccn
+    ev_d2[:s0] = 0
+    ev_d2[s0:s1:2] = vel
+    ev_d2[s0 + 1:s1:2] = 0
+    ev_d2[s1:s2] = bend_u >> 7
+    ev_d2[s2:] = ccv
 
-    o = np.lexsort((ev_order, ev_key, ev_tick, ev_trk))
-    ev_trk, ev_tick, ev_status = ev_trk[o], ev_tick[o], ev_status[o]
-    ev_d1, ev_d2, ev_n = ev_d1[o], ev_d2[o], ev_n[o]
-    first = np.ones(len(o), dtype=bool)
+    tick_bits = int(ev_tick.max()).bit_length()
+    trk_bits = max(1, int(n_tracks).bit_length())
+    if tick_bits + trk_bits + 20 <= 63:  # keys are < 2**20
+        o = np.argsort((ev_trk << (20 + tick_bits)) | (ev_tick << 20) | ev_key, kind="stable")
+    else:
+        o = np.lexsort((np.arange(n_rows), ev_key, ev_tick, ev_trk))
+    ev_trk, ev_tick, ev_st, ev_d1, ev_d2 = ev_trk[o], ev_tick[o], ev_st[o], ev_d1[o], ev_d2[o]
+    first = np.ones(n_rows, dtype=bool)
     first[1:] = ev_trk[1:] != ev_trk[:-1]
-    prev_tick = np.concatenate([[0], ev_tick[:-1]])
-    deltas = np.where(first, ev_tick, ev_tick - prev_tick)
-    running = np.zeros(len(o), dtype=bool)
-    running[1:] = ~first[1:] & (ev_status[1:] == ev_status[:-1])
-    pay = np.stack([ev_status, ev_d1, ev_d2], axis=1)
-    pmask = np.stack([~running, np.ones(len(o), bool), ev_n == 2], axis=1)
-    vm, vmask = _vlq_matrix(deltas)
-    mask = np.concatenate([vmask, pmask], axis=1)
-    flat = np.concatenate([vm, pay.astype(np.uint8)], axis=1)[mask]
-    row_len = mask.sum(axis=1)
-    per_track = np.bincount(ev_trk, weights=row_len, minlength=n_tracks).astype(np.int64)
-    bounds = np.concatenate([[0], np.cumsum(per_track)])
+    deltas = ev_tick.copy()
+    deltas[1:] -= ev_tick[:-1]
+    deltas[first] = ev_tick[first]  # the first event of a track follows its name, at tick 0
+    running = np.zeros(n_rows, dtype=bool)
+    running[1:] = ~first[1:] & (ev_st[1:] == ev_st[:-1])
+    width = _vlq_width(deltas)
+    mat = np.empty((n_rows, width + 3), np.uint8)
+    mask = np.empty((n_rows, width + 3), bool)
+    _put_vlq(mat, mask, deltas, width)
+    mat[:, width] = ev_st
+    mat[:, width + 1] = ev_d1
+    mat[:, width + 2] = ev_d2
+    mask[:, width] = ~running
+    mask[:, width + 1] = True
+    mask[:, width + 2] = (ev_st & 0xF0) != 0xC0
+    flat = np.compress(mask.ravel(), mat.ravel())
     rows = np.cumsum(np.bincount(ev_trk, minlength=n_tracks))  # every track has its program
     last_tick = ev_tick[rows - 1]  # rows are sorted by (track, tick)
+    m8 = mask.view(np.uint8)
+    row_len = m8[:, 0].astype(np.int64)
+    for c in range(1, width + 3):
+        row_len += m8[:, c]
+    bounds = np.concatenate([[0], np.cumsum(row_len)[rows - 1]])
     flat_bytes = flat.tobytes()
     for t in range(n_tracks):
         name_b = encoded_names[t]
