@@ -20,8 +20,8 @@ every bar is 4/4-sized, time signatures are not encoded, as in REMI):
   Pop Music Transformer used 64 bins of a 32nd note; we keep durations on the same
   16th grid as onsets so that decode(encode(x)) is exact on that grid.
 
-Timing comes from `sequences_lib.quantize_note_sequence(ns, steps_per_quarter=4)`; the
-base class first splits the sequence on tempo / time-signature changes. Sustain is
+Timing is that of `sequences_lib.quantize_note_sequence(ns, steps_per_quarter=4)`; encoding
+and decoding run on note arrays (`remi_codec`, no per-note Python). The base class first splits the sequence on tempo / time-signature changes. Sustain is
 applied, drums and out-of-range pitches are dropped; train mode adds the same
 stretch/transpose augmentation as PerformanceConverter (stretching changes the tempo).
 
@@ -36,10 +36,11 @@ import json
 from typing import Optional, Sequence
 
 import numpy as np
-from note_seq import constants, performance_lib, sequences_lib
+from note_seq import constants
 from note_seq.protobuf import music_pb2
 
-from musicgen.converters import remi_chords, token_utils
+from musicgen.converters import remi_chords, remi_codec, token_utils
+from musicgen.converters.note_arrays import NoteArrays
 
 TEMPO_CLASSES = (("slow", 30), ("mid", 90), ("fast", 150))
 TEMPO_VALUES = 60
@@ -166,109 +167,83 @@ class RemiConverter(token_utils.TokenLMConverter):
         self._chord_steps = chord_steps
         self._max_tokens = max_tokens
         self._truncate = truncate
+        self._ids = remi_codec.RemiIds(self._vocab.tokens, TEMPO_CLASSES)
+        self._position_0 = self._vocab.encode(["Position_0"])[0]
 
     vocabulary = property(lambda self: self._vocab)
     steps_per_quarter = property(lambda self: self._steps_per_quarter)
 
     # ---- NoteSequence -> tokens ---------------------------------------------------------------
-    def bar_tokens(self, note_sequence: music_pb2.NoteSequence):
-        """(qpm, per-bar token lists) of a prepared sequence with at most one tempo.
-
-        Each bar's list starts with `Bar`; tempo tokens are added by `windows`. Time
-        signatures are ignored (every bar is 16 sixteenths), so they cannot fail quantization.
-        """
-        tempos = {t.qpm for t in note_sequence.tempos}
+    def _qpm(self, timing: music_pb2.NoteSequence) -> float:
+        tempos = {t.qpm for t in timing.tempos}
         if len(tempos) > 1:
             raise ValueError(f"RemiConverter needs one tempo per piece, got {sorted(tempos)} qpm: "
                              "keep presplit_on_time_changes=True")
-        qpm = tempos.pop() if tempos else constants.DEFAULT_QUARTERS_PER_MINUTE
-        timing = music_pb2.NoteSequence(ticks_per_quarter=note_sequence.ticks_per_quarter)
-        timing.tempos.add(qpm=qpm)
-        timing.notes.extend(note_sequence.notes)
-        quantized = sequences_lib.quantize_note_sequence(timing, self._steps_per_quarter)
-        notes = sorted((n.quantized_start_step, n.pitch, n.quantized_end_step, n.velocity)
-                       for n in quantized.notes)
-        if not notes:
-            return qpm, []
-        ppb = self._positions_per_bar
-        num_bars = notes[-1][0] // ppb + 1
-        onsets = {}
-        for start, pitch, end, velocity in notes:
-            duration = int(np.clip(end - start, 1, self._max_duration_steps))
-            vbin = performance_lib.velocity_to_bin(velocity, self._num_velocity_bins)
-            onsets.setdefault(start, []).extend(
-                [f"Velocity_{vbin}", f"Pitch_{pitch}", f"Duration_{duration}"])
-        chords = self._chords(notes, num_bars * ppb)
-        bars = []
-        for bar in range(num_bars):
-            tokens = ["Bar"]
-            for pos in range(ppb):
-                step = bar * ppb + pos
-                group = ([f"Chord_{chords[step]}"] if step in chords else []) + onsets.get(step, [])
-                if group:
-                    tokens += [f"Position_{pos}"] + group
-            bars.append(tokens)
-        return qpm, bars
+        return tempos.pop() if tempos else constants.DEFAULT_QUARTERS_PER_MINUTE
 
-    def _chords(self, notes, total_steps: int) -> dict:
-        """{step: chord name} at every chord-segment start where the chord changes."""
-        if not self._use_chords:
-            return {}
-        spans = [(pitch, start, end) for start, pitch, end, _ in notes]
-        num_segments = -(-total_steps // self._chord_steps)
-        profiles = remi_chords.segment_profiles(spans, 0, self._chord_steps, num_segments)
-        out, previous = {}, object()
-        for k, profile in enumerate(profiles):
-            name = remi_chords.chord_name(remi_chords.match_chord(profile))
-            if name != previous:
-                out[k * self._chord_steps] = name
-            previous = name
-        return out
+    def bar_ids(self, notes: NoteArrays, timing: music_pb2.NoteSequence):
+        """(qpm, per-bar id arrays) of prepared notes under `timing`'s single tempo.
 
-    def _window_start(self, bar: list, chord_at_start: Optional[str], qpm: float) -> list:
+        Each bar starts with `Bar`; tempo tokens are added by the windows. Time signatures are
+        ignored (every bar is `positions_per_bar` steps), so they cannot fail quantization."""
+        qpm = self._qpm(timing)
+        if not len(notes):
+            return qpm, [], np.zeros(0, np.int64)
+        qs, qe = remi_codec.quantize_to_grid(notes, self._steps_per_quarter, qpm)
+        stream, bar_index, bar_chord = remi_codec.piece_ids(
+            self._ids, qs, qe, notes.pitch, notes.velocity, self._positions_per_bar,
+            self._num_velocity_bins, self._max_duration_steps,
+            self._chord_steps if self._use_chords else None)
+        return qpm, np.split(stream, bar_index[1:]), bar_chord
+
+    def _window_start(self, bar: np.ndarray, chord_at_start: int, tempo: np.ndarray) -> np.ndarray:
         """A bar opening a window: tempo after `Bar`, and the sounding chord restated."""
         body = bar[1:]
-        if chord_at_start and not (body[:1] == ["Position_0"] and body[1].startswith("Chord_")):
-            chord = [f"Chord_{chord_at_start}"]
-            body = body[:1] + chord + body[1:] if body[:1] == ["Position_0"] else ["Position_0"] + chord + body
-        return ["Bar"] + tempo_tokens(qpm) + body
+        if chord_at_start >= 0 and not (len(body) > 1 and body[0] == self._position_0
+                                        and self._ids.kind[body[1]] == remi_codec.CHORD):
+            chord = self._ids.id_of(remi_codec.CHORD, [chord_at_start])
+            head = body[:1] if len(body) and body[0] == self._position_0 else [self._position_0]
+            rest = body[1:] if len(body) and body[0] == self._position_0 else body
+            body = np.concatenate([head, chord, rest])
+        return np.concatenate([bar[:1], tempo, body]).astype(np.int64)
+
+    def _cut(self, tokens: np.ndarray) -> np.ndarray:
+        """First max_tokens tokens, ending after the last complete note."""
+        tokens = tokens[:self._max_tokens]
+        kinds = self._ids.kind[tokens]
+        keep = len(tokens)
+        while keep and kinds[keep - 1] in (remi_codec.VELOCITY, remi_codec.PITCH):
+            keep -= 1
+        return tokens[:keep]
+
+    def notes_id_windows(self, notes: NoteArrays, timing: music_pb2.NoteSequence) -> list:
+        """Id windows of prepared notes (whole bars; see the module docstring)."""
+        qpm, bars, bar_chord = self.bar_ids(notes, timing)
+        if not bars:
+            return []
+        if self._end_token is not None:
+            bars[-1] = np.append(bars[-1], self._end_token)
+        tempo = np.asarray(self._vocab.encode(tempo_tokens(qpm)), np.int64)
+        limit = self._max_tokens
+        windows, parts, length = [], [], 0
+        for i, bar in enumerate(bars):
+            if parts and limit is not None and length + len(bar) > limit:
+                windows.append(np.concatenate(parts))
+                if self._truncate:
+                    return [w.tolist() for w in windows]
+                parts, length = [], 0
+            piece = self._window_start(bar, bar_chord[i], tempo) if not parts else bar
+            parts.append(piece)
+            length += len(piece)
+            if limit is not None and length > limit:
+                parts = [self._cut(np.concatenate(parts))]
+                length = len(parts[0])
+        windows.append(np.concatenate(parts))
+        return [w.tolist() for w in (windows[:1] if self._truncate else windows)]
 
     def windows(self, note_sequence: music_pb2.NoteSequence) -> list:
         """Token windows (lists of strings) of one prepared single-tempo sequence."""
-        qpm, bars = self.bar_tokens(note_sequence)
-        if not bars:
-            return []
-        current = [None] * len(bars)  # chord sounding at each bar start
-        chord = None
-        for i, bar in enumerate(bars):
-            current[i] = chord
-            for token in bar:
-                if token.startswith("Chord_"):
-                    chord = token[len("Chord_"):]
-        if self._end_token is not None:
-            bars[-1] = bars[-1] + ["EOS"]
-        windows, window = [], []
-        for i, bar in enumerate(bars):
-            if window and self._max_tokens is not None and len(window) + len(bar) > self._max_tokens:
-                windows.append(window)
-                if self._truncate:
-                    return windows
-                window = []
-            window += self._window_start(bar, current[i], qpm) if not window else bar
-            if self._max_tokens is not None and len(window) > self._max_tokens:
-                window = self._cut(window)
-        windows.append(window)
-        return windows[:1] if self._truncate else windows
-
-    def _cut(self, tokens: list) -> list:
-        """First max_tokens tokens, ending after the last complete note."""
-        tokens = tokens[:self._max_tokens]
-        while tokens and tokens[-1].split("_")[0] in NOTE_TOKENS[:2]:
-            tokens.pop()
-        return tokens
-
-    def id_windows(self, note_sequence: music_pb2.NoteSequence) -> list:
-        return [self._vocab.encode(tokens) for tokens in self.windows(note_sequence)]
+        return [self._vocab.decode(ids) for ids in self.id_windows(note_sequence)]
 
     def vocab_params(self) -> dict:
         return dict(super().vocab_params(), encoding="remi",
@@ -278,79 +253,13 @@ class RemiConverter(token_utils.TokenLMConverter):
     # ---- tokens -> NoteSequence ---------------------------------------------------------------
     def decode_tokens(self, tokens: Sequence[str],
                       report: Optional[dict] = None) -> music_pb2.NoteSequence:
-        """NoteSequence of a token list, leniently: a token out of grammar order is skipped (or,
-        for a Position before any Bar, read as bar 0) and counted in `report` ({reason: count})
-        when one is given; never raises on a token of the vocabulary."""
-        state = dict(bar=-1, pos=0, tempo_class=None, velocity=100, pitch=None)
-        report = {} if report is None else report
-
-        def count(reason):
-            report[reason] = report.get(reason, 0) + 1
-        tempos, notes, chords = [(0, float(constants.DEFAULT_QUARTERS_PER_MINUTE))], [], []
-        classes = dict(TEMPO_CLASSES)
-        for token in tokens:
-            kind, _, value = token.partition("_")
-            step = max(state["bar"], 0) * self._positions_per_bar + state["pos"]
-            if kind == "EOS":
-                break
-            if state["pitch"] is not None and kind not in ("Duration", "Pitch"):
-                count("pitch without a duration")
-                state["pitch"] = None
-            if kind == "Bar":
-                state.update(bar=state["bar"] + 1, pos=0, pitch=None)
-            elif kind == "Position":
-                if state["bar"] < 0:
-                    count("position before any bar")  # read as bar 0 (as is the first Bar)
-                state.update(pos=int(value), pitch=None)
-            elif kind == "TempoClass":
-                state["tempo_class"] = value
-            elif kind == "TempoValue":
-                if state["tempo_class"] is None:
-                    count("tempo value without a tempo class")
-                    continue
-                qpm = float(classes[state["tempo_class"]] + int(value))
-                tempos = [t for t in tempos if t[0] < step] + [(step, qpm)]
-            elif kind == "Chord":
-                chords.append((step, remi_chords.chord_symbol(remi_chords.parse_chord_name(value))))
-            elif kind == "Velocity":
-                state["velocity"] = performance_lib.velocity_bin_to_velocity(
-                    int(value), self._num_velocity_bins)
-            elif kind == "Pitch":
-                if state["pitch"] is not None:
-                    count("pitch without a duration")
-                state["pitch"] = int(value)
-            elif kind == "Duration":
-                if state["pitch"] is None:
-                    count("duration with no note")
-                    continue
-                notes.append((state["pitch"], state["velocity"], step, step + int(value)))
-                state["pitch"] = None
-        if state["pitch"] is not None:
-            count("pitch without a duration")
-        return self._sequence(tempos, notes, chords)
-
-    def _sequence(self, tempos, notes, chords) -> music_pb2.NoteSequence:
-        """Build a NoteSequence from step-timed tempos, notes and chords."""
-        steps = np.array([t[0] for t in tempos])
-        secs_per_step = np.array([60.0 / (t[1] * self._steps_per_quarter) for t in tempos])
-        starts = np.concatenate([[0.0], np.cumsum(np.diff(steps) * secs_per_step[:-1])])
-
-        def seconds(step):
-            i = int(np.searchsorted(steps, step, side="right")) - 1
-            return float(starts[i] + (step - steps[i]) * secs_per_step[i])
-
-        ns = music_pb2.NoteSequence(ticks_per_quarter=constants.STANDARD_PPQ)
-        ns.time_signatures.add(time=0.0, numerator=4, denominator=4)
-        for step, qpm in tempos:
-            ns.tempos.add(time=seconds(step), qpm=qpm)
-        for pitch, velocity, start, end in notes:
-            ns.notes.add(pitch=pitch, velocity=velocity, start_time=seconds(start),
-                         end_time=seconds(end))
-        for step, text in chords:
-            ns.text_annotations.add(time=seconds(step), text=text,
-                                    annotation_type=CHORD_SYMBOL)
-        ns.total_time = max([n.end_time for n in ns.notes], default=0.0)
-        return ns
+        """NoteSequence of a token list (ValueError for a token not in the vocabulary)."""
+        return self.decode_ids(self._vocab.encode(tokens), report)
 
     def decode_ids(self, ids: Sequence[int], report: Optional[dict] = None) -> music_pb2.NoteSequence:
-        return self.decode_tokens(self._vocab.decode(ids), report)
+        """NoteSequence of token ids, leniently: a token out of grammar order is skipped (or,
+        for a Position before any Bar, read as bar 0) and counted in `report` ({reason: count})
+        when one is given; never raises on an id of the vocabulary. Vectorised
+        (`remi_codec.decode_ids`)."""
+        return remi_codec.decode_ids(self._ids, ids, self._positions_per_bar,
+                                     self._steps_per_quarter, self._num_velocity_bins, report)
